@@ -1,0 +1,28 @@
+"""The ASGI entry point: pages over HTTP; WebSockets behind origin check and auth."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "consult.settings")
+django_asgi_app = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+
+from signaling.routing import websocket_urlpatterns  # noqa: E402
+from signaling.runtime import StartRuntime  # noqa: E402
+
+application = StartRuntime(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            # The origin check sits outside auth, so a foreign page never gets
+            # as far as reading the session (HTTP 403 at the handshake).
+            "websocket": AllowedHostsOriginValidator(
+                AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            ),
+        }
+    )
+)

@@ -1,0 +1,42 @@
+"""What the domain tells the world after a write commits.
+
+Services return these instead of sending anything: the caller of a service
+(a consumer, the sweeper) hands them to `signaling.groups.publish` once the
+transaction is over, so nobody hears of a row that may still roll back.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Tell:
+    """Send one frame to one socket, named by the database, never by a client."""
+
+    channel: str
+    frame: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class QueueChanged:
+    """A consultant's queue changed: desks, waiting callers and the lobby must hear."""
+
+    consultant_id: int
+
+
+@dataclass(frozen=True)
+class PresenceChanged:
+    """A consultant's status (online, busy, away, offline) may have changed."""
+
+    consultant_id: int
+
+
+Event = Tell | QueueChanged | PresenceChanged
+
+
+@dataclass
+class Result:
+    """A service's answer to its caller plus the events to publish after commit."""
+
+    value: Any = None
+    events: list[Event] = field(default_factory=list)

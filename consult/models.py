@@ -1,0 +1,179 @@
+"""The domain: consultants, their callers' tickets, and consultations (the history)."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Presence(models.TextChoices):
+    ONLINE = "online"
+    AWAY = "away"
+    OFFLINE = "offline"
+
+
+class Consultant(models.Model):
+    """Someone who takes calls from a queue of their own."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="consultant"
+    )
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=80)
+    title = models.CharField(max_length=120, blank=True)
+    max_queue = models.PositiveIntegerField(
+        default=20, help_text="Callers who may wait at once; more are told queue_full."
+    )
+    is_active = models.BooleanField(
+        default=True, help_text="Inactive consultants are hidden from callers."
+    )
+    presence = models.CharField(
+        max_length=8, choices=Presence.choices, default=Presence.OFFLINE
+    )
+    # When the last desk socket closed; the consultant goes offline once this
+    # is older than the grace period and no desk came back.
+    desk_dropped_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class ServerProcess(models.Model):
+    """A live server process; its sockets die with it when its heartbeat stops."""
+
+    id = models.CharField(primary_key=True, max_length=32)
+    started_at = models.DateTimeField(auto_now_add=True)
+    heartbeat_at = models.DateTimeField()
+
+    def __str__(self):
+        return self.id
+
+
+class DeskSocket(models.Model):
+    """One open desk (browser tab) of a consultant, for presence across processes."""
+
+    consultant = models.ForeignKey(
+        Consultant, on_delete=models.CASCADE, related_name="desk_sockets"
+    )
+    channel_name = models.CharField(max_length=200, unique=True)
+    process = models.CharField(max_length=32, db_index=True)
+    opened_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return self.channel_name
+
+
+class Ticket(models.Model):
+    """A caller's place in one consultant's queue, and the caller's side of a call."""
+
+    class State(models.TextChoices):
+        WAITING = "waiting"
+        IN_CALL = "in_call"
+        ENDED = "ended"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    consultant = models.ForeignKey(
+        Consultant, on_delete=models.CASCADE, related_name="tickets"
+    )
+    caller_name = models.CharField(max_length=80)
+    reason = models.CharField(max_length=500, blank=True)
+    audio_only = models.BooleanField(default=False)
+    # Signaling held for the consultant while the caller waits; erased when
+    # the ticket leaves the queue.
+    offer = models.TextField(blank=True)
+    candidates = models.JSONField(default=list, blank=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    state = models.CharField(
+        max_length=8, choices=State.choices, default=State.WAITING, db_index=True
+    )
+    # The caller's socket: empty while it is away within its grace period.
+    caller_channel = models.CharField(max_length=200, blank=True, db_index=True)
+    caller_process = models.CharField(max_length=32, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    dropped_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name_plural = "tickets (the live queue)"
+        indexes = [models.Index(fields=["consultant", "state", "created_at"])]
+
+    def __str__(self):
+        return f"{self.caller_name} for {self.consultant}"
+
+
+class Consultation(models.Model):
+    """The history of one caller's request: the call, or why there was none."""
+
+    class Outcome(models.TextChoices):
+        ACTIVE = "active"
+        COMPLETED = "completed"
+        REFUSED = "refused"
+        CANCELLED = "cancelled"
+        ABANDONED = "abandoned"
+        DISCONNECTED = "disconnected"
+
+    class Party(models.TextChoices):
+        CALLER = "caller"
+        CONSULTANT = "consultant"
+        SYSTEM = "system"
+
+    consultant = models.ForeignKey(
+        Consultant, on_delete=models.PROTECT, related_name="consultations"
+    )
+    ticket = models.OneToOneField(
+        Ticket, on_delete=models.SET_NULL, null=True, related_name="consultation"
+    )
+    caller_name = models.CharField(max_length=80)
+    reason = models.CharField(max_length=500, blank=True)
+    audio_only = models.BooleanField(default=False)
+    requested_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    connected_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the consultant's answer reached the caller.",
+    )
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_by = models.CharField(max_length=10, choices=Party.choices, blank=True)
+    end_reason = models.CharField(max_length=500, blank=True)
+    outcome = models.CharField(
+        max_length=12, choices=Outcome.choices, default=Outcome.ACTIVE, db_index=True
+    )
+    # The desk socket that holds the call: empty while it is away.
+    consultant_channel = models.CharField(max_length=200, blank=True, db_index=True)
+    consultant_process = models.CharField(max_length=32, blank=True, db_index=True)
+    consultant_dropped_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["consultant"],
+                condition=Q(outcome="active"),
+                name="one_active_consultation_per_consultant",
+            ),
+            models.CheckConstraint(
+                condition=Q(outcome="active", ended_at__isnull=True)
+                | (~Q(outcome="active") & Q(ended_at__isnull=False)),
+                name="ended_at_set_once_not_active",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.caller_name} with {self.consultant} ({self.outcome})"
+
+    @property
+    def wait_seconds(self) -> float | None:
+        end = self.accepted_at or self.ended_at
+        return (end - self.requested_at).total_seconds() if end else None
+
+    @property
+    def talk_seconds(self) -> float | None:
+        if self.accepted_at and self.ended_at:
+            return (self.ended_at - self.accepted_at).total_seconds()
+        return None

@@ -1,0 +1,125 @@
+"""Reads of the queue: presence, queue lists, positions and wait estimates."""
+
+from datetime import datetime
+
+from django.conf import settings
+from django.db.models import Count, Exists, OuterRef, Q
+from django.utils import timezone
+
+from .models import Consultant, Consultation, Presence, Ticket
+
+Waiting = Ticket.State.WAITING
+ACTIVE = Consultation.Outcome.ACTIVE
+HISTORY_FOR_ESTIMATE = 20
+
+
+def consultant_status(*, presence: str, in_call: bool) -> str:
+    """The contract's status: offline, else busy while in a call, else presence."""
+    if presence == Presence.OFFLINE:
+        return "offline"
+    return "busy" if in_call else presence
+
+
+def _with_live_state(queryset):
+    return queryset.annotate(
+        queue_length=Count("tickets", filter=Q(tickets__state=Waiting)),
+        in_call=Exists(
+            Consultation.objects.filter(consultant=OuterRef("pk"), outcome=ACTIVE)
+        ),
+    )
+
+
+def consultant_presence(consultant: Consultant) -> str:
+    in_call = consultant.consultations.filter(outcome=ACTIVE).exists()
+    return consultant_status(presence=consultant.presence, in_call=in_call)
+
+
+def consultants_for_lobby(*, with_title: bool = False) -> list[dict]:
+    """Every active consultant as the contract's CONSULTANT object.
+
+    The lobby page also shows each title; the protocol's object has none.
+    """
+    rows = _with_live_state(Consultant.objects.filter(is_active=True))
+    consultants = []
+    for c in rows:
+        item = {
+            "slug": c.slug,
+            "name": c.name,
+            "status": consultant_status(presence=c.presence, in_call=c.in_call),
+            "queue_length": c.queue_length,
+        }
+        if with_title:
+            item["title"] = c.title
+        consultants.append(item)
+    return consultants
+
+
+def queue_for(consultant_id: int, *, now: datetime | None = None) -> list[dict]:
+    """The consultant's waiting callers, next first, as the desk shows them."""
+    now = now or timezone.now()
+    tickets = Ticket.objects.filter(consultant_id=consultant_id, state=Waiting).only(
+        "id", "caller_name", "reason", "audio_only", "created_at", "dropped_at"
+    )
+    return [
+        {
+            "ticket": str(t.id),
+            "name": t.caller_name,
+            "reason": t.reason,
+            "audio_only": t.audio_only,
+            "waiting_seconds": int((now - t.created_at).total_seconds()),
+            "reconnecting": t.dropped_at is not None,
+        }
+        for t in tickets
+    ]
+
+
+def mean_handling_seconds(consultant_id: int) -> float:
+    """Mean length of the consultant's recent completed calls, or the default."""
+    recent = (
+        Consultation.objects.filter(
+            consultant_id=consultant_id,
+            accepted_at__isnull=False,
+            ended_at__isnull=False,
+            outcome__in=[
+                Consultation.Outcome.COMPLETED,
+                Consultation.Outcome.DISCONNECTED,
+            ],
+        )
+        .order_by("-ended_at")
+        .values_list("accepted_at", "ended_at")[:HISTORY_FOR_ESTIMATE]
+    )
+    durations = [(end - start).total_seconds() for start, end in recent]
+    if not durations:
+        return float(settings.CONSULT_DEFAULT_HANDLING_SECONDS)
+    return sum(durations) / len(durations)
+
+
+def wait_estimator(consultant_id: int):
+    """A function from position to estimated seconds (None while not online)."""
+    presence = Consultant.objects.values_list("presence", flat=True).get(
+        pk=consultant_id
+    )
+    if presence != Presence.ONLINE:
+        return lambda position: None
+    mean = mean_handling_seconds(consultant_id)
+    return lambda position: round(position * mean)
+
+
+def waiting_order(consultant_id: int) -> list[str]:
+    """Ids of the waiting tickets, next first (position = index + 1)."""
+    ids = Ticket.objects.filter(consultant_id=consultant_id, state=Waiting).values_list(
+        "id", flat=True
+    )
+    return [str(i) for i in ids]
+
+
+def ticket_position(ticket: Ticket) -> tuple[int, int | None]:
+    """(position, eta_seconds) of a waiting ticket; 1 is next."""
+    ahead = Ticket.objects.filter(
+        Q(created_at__lt=ticket.created_at)
+        | Q(created_at=ticket.created_at, id__lt=ticket.id),
+        consultant_id=ticket.consultant_id,
+        state=Waiting,
+    ).count()
+    position = ahead + 1
+    return position, wait_estimator(ticket.consultant_id)(position)

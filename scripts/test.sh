@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The whole test suite: lint, then every test on SQLite, then the database and
+# multi-process tests again on PostgreSQL. Redis and PostgreSQL are started
+# (or installed) when missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+
+bash scripts/ensure-services.sh
+export REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379/1}"
+export DJANGO_SECRET_KEY="${DJANGO_SECRET_KEY:-test-only-secret-key}"
+PG_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/consult}"
+unset DATABASE_URL
+
+echo "== lint"
+$PY -m ruff check .
+$PY -m ruff format --check .
+
+echo "== tests on SQLite"
+$PY -m pytest "$@"
+
+echo "== tests on PostgreSQL ($PG_URL)"
+DATABASE_URL="$PG_URL" $PY -m pytest -m "not browser" "$@"

@@ -1,0 +1,291 @@
+"""The WebSocket consumers: transport only.
+
+Each frame is checked by `signaling.messages`, dispatched to `on_<type>`, which
+calls one service of `consult.services` and sends the result; the service's
+events are published after its transaction commits. Domain and protocol
+errors become `error` frames; nothing a client sends closes a socket with 1011.
+"""
+
+import json
+import logging
+import time
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from consult import selectors, services
+from consult.errors import ConsultError
+from consult.ice import ice_servers
+from consult.models import Consultant
+
+from . import runtime
+from .groups import publish
+from .messages import ProtocolError, parse
+
+log = logging.getLogger(__name__)
+
+CLOSE_NOT_LOGGED_IN = 4401
+CLOSE_NOT_CONSULTANT = 4403
+CLOSE_ABUSE = 4429
+# Bad frames a socket may send in a burst before it is closed, and how fast
+# that allowance comes back.
+BAD_FRAME_BURST = 10
+BAD_FRAMES_PER_SECOND = 0.2
+
+
+class TokenBucket:
+    def __init__(self, rate: float, burst: float):
+        self.rate, self.burst = rate, burst
+        self.tokens, self.stamp = burst, time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+def call(service):
+    """Run a sync service in the database thread."""
+    return database_sync_to_async(service)
+
+
+class SignalingConsumer(AsyncWebsocketConsumer):
+    role = ""
+
+    async def connect(self):
+        self.closing = False
+        self.frames = TokenBucket(
+            settings.CONSULT_RATE_PER_SECOND, settings.CONSULT_RATE_BURST
+        )
+        self.bad_frames = TokenBucket(BAD_FRAMES_PER_SECOND, BAD_FRAME_BURST)
+        self.runtime = await runtime.current()
+        await self.open()
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if self.closing:
+            return
+        if not self.frames.take():
+            return await self.close_for_abuse("too many frames")
+        try:
+            message = parse(text_data if bytes_data is None else bytes_data, self.role)
+        except ProtocolError as error:
+            if not self.bad_frames.take():
+                return await self.close_for_abuse("too many bad frames")
+            return await self.send_error(error.code, error.message)
+        try:
+            await getattr(self, f"on_{message.type}")(**message.fields)
+        except ConsultError as error:
+            await self.send_error(error.code, error.message)
+
+    async def close_for_abuse(self, why: str):
+        log.info("closing %s socket: %s", self.role, why)
+        self.closing = True
+        await self.close(code=CLOSE_ABUSE)
+
+    async def run(self, service, **kwargs):
+        """Call a service, publish its events after commit, return its answer."""
+        result = await call(service)(**kwargs)
+        await publish(result.events)
+        return result.value
+
+    async def send_frame(self, type_: str, **fields):
+        await self.send(text_data=json.dumps({"type": type_, **fields}))
+
+    async def send_error(self, code: str, message: str):
+        await self.send_frame("error", code=code, message=message)
+
+    async def relay_frame(self, event):
+        """A frame the database routed to this socket (see `signaling.groups`)."""
+        await self.send(text_data=json.dumps(event["frame"]))
+
+    async def on_ping(self):
+        await self.send_frame("pong")
+
+    async def on_ice(self, candidate):
+        frame = {"type": "ice", "candidate": candidate}
+        await self.run(
+            services.consultation_relay,
+            channel=self.channel_name,
+            party=self.role,
+            frame=frame,
+        )
+
+    async def on_offer(self, offer):
+        frame = {"type": "offer", "offer": offer}
+        await self.run(
+            services.consultation_relay,
+            channel=self.channel_name,
+            party=self.role,
+            frame=frame,
+        )
+
+    async def on_hangup(self):
+        await self.run(
+            services.consultation_end, channel=self.channel_name, party=self.role
+        )
+
+
+class CallerConsumer(SignalingConsumer):
+    """`/ws/call/`: a caller joins a queue with its offer and waits for an answer."""
+
+    role = "caller"
+
+    async def open(self):
+        await self.accept()
+        self.runtime.hub.watch_lobby(self)
+        consultants = await call(selectors.consultants_for_lobby)()
+        await self.send_frame(
+            "hello", role="caller", ice_servers=ice_servers(), consultants=consultants
+        )
+
+    async def disconnect(self, code):
+        self.runtime.hub.forget(self)
+        await self.run(services.caller_dropped, channel=self.channel_name)
+
+    def watch(self, ticket, queued: dict):
+        self.runtime.hub.watch_ticket(
+            self,
+            ticket.consultant_id,
+            queued["ticket"],
+            queued["position"],
+            queued["eta_seconds"],
+        )
+
+    async def on_join(self, consultant, name, reason, audio_only, offer):
+        ticket, queued = await self.run(
+            services.ticket_create,
+            consultant_slug=consultant,
+            caller_name=name,
+            reason=reason,
+            audio_only=audio_only,
+            offer=offer["sdp"],
+            channel=self.channel_name,
+            process=self.runtime.process,
+        )
+        self.watch(ticket, queued)
+        await self.send_frame("queued", **queued)
+
+    async def on_resume(self, token):
+        kind, ticket, payload = await self.run(
+            services.ticket_resume,
+            token=token,
+            channel=self.channel_name,
+            process=self.runtime.process,
+        )
+        if kind == "queued":
+            self.watch(ticket, payload)
+        await self.send_frame(kind, **payload)
+
+    async def on_ice(self, candidate):
+        await self.run(
+            services.ticket_add_candidate,
+            channel=self.channel_name,
+            candidate=candidate,
+        )
+
+    async def on_cancel(self):
+        await self.run(services.ticket_cancel, channel=self.channel_name)
+        self.runtime.hub.unwatch_ticket(self)
+        await self.send_frame("cancelled")
+
+    async def on_answer(self, answer):
+        frame = {"type": "answer", "answer": answer}
+        await self.run(
+            services.consultation_relay,
+            channel=self.channel_name,
+            party=self.role,
+            frame=frame,
+        )
+
+
+class DeskConsumer(SignalingConsumer):
+    """`/ws/desk/`: a logged-in consultant takes callers from their queue."""
+
+    role = "consultant"
+
+    async def open(self):
+        self.consultant = None
+        # Accept first: a close before accept reaches the client as a bare
+        # HTTP 403, and the client could not tell 4401 from 4403.
+        await self.accept()
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            return await self.close(code=CLOSE_NOT_LOGGED_IN)
+        self.consultant = await call(_consultant_of)(user)
+        if self.consultant is None:
+            return await self.close(code=CLOSE_NOT_CONSULTANT)
+        resumed = await self.run(
+            services.desk_opened,
+            consultant_id=self.consultant.id,
+            channel=self.channel_name,
+            process=self.runtime.process,
+        )
+        self.runtime.hub.watch_desk(self, self.consultant.id)
+        status, callers = await call(_desk_state)(self.consultant)
+        await self.send_frame(
+            "hello",
+            role="consultant",
+            consultant={"slug": self.consultant.slug, "name": self.consultant.name},
+            status=status,
+            ice_servers=ice_servers(),
+        )
+        await self.send_frame("queue", callers=callers)
+        if resumed:
+            await self.send_frame("resumed", **resumed)
+
+    async def disconnect(self, code):
+        self.runtime.hub.forget(self)
+        if self.consultant is not None:
+            await self.run(
+                services.desk_closed,
+                consultant_id=self.consultant.id,
+                channel=self.channel_name,
+            )
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if self.consultant is not None:
+            await super().receive(text_data, bytes_data)
+
+    async def on_status(self, status):
+        await self.run(
+            services.consultant_set_presence,
+            consultant_id=self.consultant.id,
+            presence=status,
+        )
+
+    async def on_accept(self, ticket):
+        caller = await self.run(
+            services.ticket_accept,
+            consultant_id=self.consultant.id,
+            channel=self.channel_name,
+            process=self.runtime.process,
+            ticket_id=ticket,
+        )
+        await self.send_frame("caller", **caller)
+
+    async def on_answer(self, answer):
+        await self.run(
+            services.consultation_answer, channel=self.channel_name, answer=answer
+        )
+
+    async def on_refuse(self, ticket, reason):
+        await self.run(
+            services.ticket_refuse,
+            consultant_id=self.consultant.id,
+            ticket_id=ticket,
+            reason=reason,
+        )
+
+
+def _consultant_of(user) -> Consultant | None:
+    return Consultant.objects.filter(user=user).first()
+
+
+def _desk_state(consultant: Consultant) -> tuple[str, list[dict]]:
+    consultant.refresh_from_db(fields=["presence"])
+    return selectors.consultant_presence(consultant), selectors.queue_for(consultant.id)

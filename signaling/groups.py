@@ -1,0 +1,66 @@
+"""The one module that knows channel-layer names and event types.
+
+- A `Tell` goes to the one channel name the database gave for the other party,
+  as a `relay.frame` event that the consumer writes to its socket.
+- Queue and presence changes go to the `consult.hub` group, which every server
+  process's hub joins; each hub then pushes to its own sockets (see `hub.py`).
+"""
+
+import asyncio
+import logging
+
+from channels.exceptions import ChannelFull
+from channels.layers import get_channel_layer
+
+from consult.events import Event, PresenceChanged, QueueChanged, Tell
+
+from .layers import OUTAGE_ERRORS
+
+log = logging.getLogger(__name__)
+
+HUB_GROUP = "consult.hub"
+RELAY = "relay.frame"
+HUB_QUEUE = "hub.queue"
+HUB_PRESENCE = "hub.presence"
+# How long a send keeps trying through a full channel or a Redis restart.
+SEND_PATIENCE_SECONDS = 5.0
+
+
+def relay_event(frame: dict) -> dict:
+    return {"type": RELAY, "frame": frame}
+
+
+def hub_event(event: QueueChanged | PresenceChanged) -> dict:
+    kind = HUB_QUEUE if isinstance(event, QueueChanged) else HUB_PRESENCE
+    return {"type": kind, "consultant": event.consultant_id}
+
+
+async def _with_patience(send, *args) -> bool:
+    delay, waited = 0.02, 0.0
+    while True:
+        try:
+            await send(*args)
+            return True
+        except (ChannelFull, *OUTAGE_ERRORS) as error:
+            if waited >= SEND_PATIENCE_SECONDS:
+                log.error(
+                    "dropped a channel-layer message after %.1fs: %r", waited, error
+                )
+                return False
+            await asyncio.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 0.5)
+
+
+async def publish(events: list[Event]) -> None:
+    """Deliver a service's events, once each, in order."""
+    layer = get_channel_layer()
+    seen = set()
+    for event in events:
+        if isinstance(event, Tell):
+            await _with_patience(layer.send, event.channel, relay_event(event.frame))
+            continue
+        if event in seen:
+            continue
+        seen.add(event)
+        await _with_patience(layer.group_send, HUB_GROUP, hub_event(event))

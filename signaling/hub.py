@@ -1,0 +1,169 @@
+"""This process's fan-out of `consultants`, `position` and `queue` to its sockets.
+
+Every process has one hub in the `consult.hub` group. A queue or presence
+change reaches each hub once; the hub reads the new state from the database
+once and writes it to each of its sockets that cares. Pushes are coalesced per
+key: the first change is pushed at once, further changes within the window
+are merged into one push at its end, with the state as it is then.
+
+The registries below only say which of this process's sockets watch what;
+the queue itself lives in the database.
+"""
+
+import asyncio
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Hashable
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from consult import selectors
+
+log = logging.getLogger(__name__)
+
+LOBBY = ("lobby",)
+
+
+class Coalescer:
+    """Run `push(key)` at once, then at most once a window while changes come."""
+
+    def __init__(self, window: float, push: Callable[[Hashable], Awaitable[None]]):
+        self.window = window
+        self.push = push
+        self.open: set = set()
+        self.dirty: set = set()
+        self.tasks: set[asyncio.Task] = set()
+
+    def changed(self, key: Hashable) -> None:
+        if key in self.open:
+            self.dirty.add(key)
+            return
+        self.open.add(key)
+        task = asyncio.get_running_loop().create_task(self._run(key))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _run(self, key):
+        try:
+            while True:
+                try:
+                    await self.push(key)
+                except Exception:
+                    log.exception("push of %s failed", key)
+                await asyncio.sleep(self.window)
+                if key not in self.dirty:
+                    return
+                self.dirty.discard(key)
+        finally:
+            self.open.discard(key)
+
+
+class Hub:
+    def __init__(self):
+        self.lobby: set = set()
+        self.desks: dict[int, set] = defaultdict(set)
+        # consultant id -> {consumer: ticket id}; the last position sent per consumer.
+        self.waiting: dict[int, dict] = defaultdict(dict)
+        self.sent_position: dict = {}
+        self.coalescer = Coalescer(settings.CONSULT_COALESCE_SECONDS, self._push)
+
+    # --- who watches what -----------------------------------------------------
+
+    def watch_lobby(self, consumer) -> None:
+        self.lobby.add(consumer)
+
+    def watch_desk(self, consumer, consultant_id: int) -> None:
+        self.desks[consultant_id].add(consumer)
+
+    def watch_ticket(
+        self, consumer, consultant_id: int, ticket: str, position: int, eta
+    ):
+        self.waiting[consultant_id][consumer] = ticket
+        self.sent_position[consumer] = (position, eta)
+
+    def unwatch_ticket(self, consumer) -> None:
+        for watchers in self.waiting.values():
+            watchers.pop(consumer, None)
+        self.sent_position.pop(consumer, None)
+
+    def forget(self, consumer) -> None:
+        self.lobby.discard(consumer)
+        for desks in self.desks.values():
+            desks.discard(consumer)
+        self.unwatch_ticket(consumer)
+
+    # --- changes ----------------------------------------------------------------
+
+    def queue_changed(self, consultant_id: int) -> None:
+        self.coalescer.changed(("queue", consultant_id))
+        self.coalescer.changed(LOBBY)
+
+    def presence_changed(self, consultant_id: int) -> None:
+        # The wait estimate depends on presence, so positions are pushed again too.
+        self.queue_changed(consultant_id)
+
+    async def _push(self, key) -> None:
+        if key == LOBBY:
+            await self._push_lobby()
+        else:
+            await self._push_queue(key[1])
+
+    async def _push_lobby(self) -> None:
+        if not self.lobby:
+            return
+        consultants = await database_sync_to_async(selectors.consultants_for_lobby)()
+        await _send_all(
+            list(self.lobby), {"type": "consultants", "consultants": consultants}
+        )
+
+    async def _push_queue(self, consultant_id: int) -> None:
+        desks = list(self.desks.get(consultant_id, ()))
+        watchers = dict(self.waiting.get(consultant_id, {}))
+        if desks:
+            callers = await database_sync_to_async(selectors.queue_for)(consultant_id)
+            await _send_all(desks, {"type": "queue", "callers": callers})
+        if watchers:
+            await self._push_positions(consultant_id, watchers)
+
+    async def _push_positions(self, consultant_id: int, watchers: dict) -> None:
+        order, estimate = await database_sync_to_async(_order_and_estimate)(
+            consultant_id
+        )
+        index = {ticket: i + 1 for i, ticket in enumerate(order)}
+        for consumer, ticket in watchers.items():
+            position = index.get(ticket)
+            if position is None:
+                # No longer waiting: accepted, refused or ended elsewhere.
+                self.waiting[consultant_id].pop(consumer, None)
+                continue
+            current = (position, estimate(position))
+            if self.sent_position.get(consumer) == current:
+                continue
+            self.sent_position[consumer] = current
+            frame = {
+                "type": "position",
+                "position": current[0],
+                "eta_seconds": current[1],
+            }
+            await _send(consumer, json.dumps(frame))
+
+
+def _order_and_estimate(consultant_id: int):
+    return selectors.waiting_order(consultant_id), selectors.wait_estimator(
+        consultant_id
+    )
+
+
+async def _send(consumer, text: str) -> None:
+    try:
+        await consumer.send(text_data=text)
+    except Exception:
+        log.debug("push to a closing socket dropped", exc_info=True)
+
+
+async def _send_all(consumers: list, frame: dict) -> None:
+    text = json.dumps(frame)  # serialised once for every socket
+    for consumer in consumers:
+        await _send(consumer, text)

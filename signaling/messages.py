@@ -1,0 +1,194 @@
+"""Turns a raw WebSocket frame into a checked message, or a coded `ProtocolError`.
+
+Every frame a client may send is declared here, per role, with the kind and
+bounds of each field. Fields a message does not declare are dropped, so nothing
+undeclared ever reaches the domain or gets relayed.
+"""
+
+import json
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+MAX_FRAME_BYTES = 64 * 1024
+MAX_SDP_CHARS = 60_000
+MAX_CANDIDATE_CHARS = 2_048
+
+
+class ProtocolError(Exception):
+    code = "bad_message"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Message:
+    type: str
+    fields: dict[str, Any]
+
+
+Check = Callable[[Any, str], Any]
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SLUG = re.compile(r"[-a-zA-Z0-9_]{1,50}")
+_TOKEN = re.compile(r"[-A-Za-z0-9_]{16,128}")
+
+
+def _fail(name: str, why: str):
+    raise ProtocolError(f"{name}: {why}")
+
+
+def text(low: int, high: int, *, multiline: bool = False) -> Check:
+    def check(value, name):
+        if not isinstance(value, str):
+            _fail(name, "must be a string")
+        value = value.strip()
+        if not low <= len(value) <= high:
+            _fail(name, f"must be {low} to {high} characters")
+        if _CONTROL.search(value) or (not multiline and "\n" in value):
+            _fail(name, "must not hold control characters")
+        return value
+
+    return check
+
+
+def pattern(regex: re.Pattern, what: str) -> Check:
+    def check(value, name):
+        if not isinstance(value, str) or not regex.fullmatch(value):
+            _fail(name, f"must be {what}")
+        return value
+
+    return check
+
+
+def boolean(value, name):
+    if not isinstance(value, bool):
+        _fail(name, "must be true or false")
+    return value
+
+
+def ticket_id(value, name):
+    try:
+        return str(uuid.UUID(value))
+    except (TypeError, ValueError, AttributeError):
+        _fail(name, "must be a ticket id (UUID)")
+
+
+def one_of(*choices: str) -> Check:
+    def check(value, name):
+        if value not in choices:
+            _fail(name, f"must be one of {', '.join(choices)}")
+        return value
+
+    return check
+
+
+def description(kind: str) -> Check:
+    """An RTCSessionDescriptionInit of the given type, its SDP kept byte for byte."""
+
+    def check(value, name):
+        if not isinstance(value, dict) or value.get("type") != kind:
+            _fail(name, f'must be {{"type": "{kind}", "sdp": ...}}')
+        sdp = value.get("sdp")
+        if not isinstance(sdp, str) or not sdp.startswith("v=0"):
+            _fail(name, "sdp must be a session description starting with v=0")
+        if len(sdp) > MAX_SDP_CHARS:
+            _fail(name, f"sdp must be at most {MAX_SDP_CHARS} characters")
+        return {"type": kind, "sdp": sdp}
+
+    return check
+
+
+def candidate(value, name):
+    """An RTCIceCandidateInit; an empty `candidate` is the end-of-candidates marker."""
+    if not isinstance(value, dict) or not isinstance(value.get("candidate"), str):
+        _fail(name, "must be an RTCIceCandidateInit with a candidate string")
+    if len(value["candidate"]) > MAX_CANDIDATE_CHARS:
+        _fail(name, "candidate is too long")
+    clean = {"candidate": value["candidate"]}
+    for key, kind, high in (
+        ("sdpMid", str, 64),
+        ("sdpMLineIndex", int, 255),
+        ("usernameFragment", str, 256),
+    ):
+        if key not in value:
+            continue
+        field = clean[key] = value[key]
+        if field is None:
+            continue
+        if kind is int and (isinstance(field, bool) or not isinstance(field, int)):
+            _fail(name, f"{key} must be a whole number")
+        if kind is int and not 0 <= field <= high:
+            _fail(name, f"{key} is out of range")
+        if kind is str and (not isinstance(field, str) or len(field) > high):
+            _fail(name, f"{key} must be a short string")
+    return clean
+
+
+class Optional:
+    """A field that may be missing (or null), with the value used then."""
+
+    def __init__(self, check: Check, default: Any = None):
+        self.check, self.default = check, default
+
+
+NAME = text(1, 80)
+REASON = text(0, 500, multiline=True)
+
+_COMMON = {
+    "ping": {},
+    "ice": {"candidate": candidate},
+    "offer": {"offer": description("offer")},
+    "answer": {"answer": description("answer")},
+    "hangup": {},
+}
+
+CALLER = _COMMON | {
+    "join": {
+        "consultant": pattern(_SLUG, "a consultant's slug"),
+        "name": NAME,
+        "reason": Optional(REASON, ""),
+        "audio_only": Optional(boolean, False),
+        "offer": description("offer"),
+    },
+    "resume": {"token": pattern(_TOKEN, "a resume token")},
+    "cancel": {},
+}
+
+CONSULTANT = _COMMON | {
+    "status": {"status": one_of("online", "away")},
+    "accept": {"ticket": Optional(ticket_id)},
+    "refuse": {"ticket": ticket_id, "reason": Optional(REASON, "")},
+}
+
+ROLES = {"caller": CALLER, "consultant": CONSULTANT}
+
+
+def parse(raw: str | bytes | None, role: str) -> Message:
+    """Check one frame from a client of `role` ("caller" or "consultant")."""
+    if not isinstance(raw, str):
+        raise ProtocolError("frames must be JSON text")
+    if len(raw) > MAX_FRAME_BYTES or len(raw.encode()) > MAX_FRAME_BYTES:
+        raise ProtocolError(f"frames must be at most {MAX_FRAME_BYTES} bytes")
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise ProtocolError("frames must be JSON") from None
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        raise ProtocolError('a frame must be an object with a string "type"')
+    spec = ROLES[role].get(data["type"])
+    if spec is None:
+        raise ProtocolError(f"unknown type {data['type'][:40]!r} for a {role}")
+    fields = {}
+    for name, check in spec.items():
+        value = data.get(name)
+        if isinstance(check, Optional):
+            fields[name] = check.default if value is None else check.check(value, name)
+        elif name not in data:
+            _fail(name, "is required")
+        else:
+            fields[name] = check(value, name)
+    return Message(data["type"], fields)

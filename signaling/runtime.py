@@ -1,0 +1,128 @@
+"""This server process: its id, its hub, and the heartbeat that sweeps expired graces.
+
+Started on the first connection or request a process serves (daphne has no
+lifespan events; under uvicorn, lifespan startup starts it). Every process
+runs the same loop: prove it is alive, sweep what outlived its grace period,
+re-join the hub group (a restarted Redis has forgotten it). Sweeping in every
+process at once is safe: see `consult.services.sweep`.
+"""
+
+import asyncio
+import logging
+import uuid
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from consult import services
+
+from .groups import HUB_GROUP, HUB_PRESENCE, HUB_QUEUE, publish
+from .hub import Hub
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop = loop
+        self.process = uuid.uuid4().hex
+        self.hub = Hub()
+        self.layer = get_channel_layer()
+        self.channel = ""
+        self.tasks: list[asyncio.Task] = []
+
+    async def start(self) -> None:
+        self.channel = await self.layer.new_channel()
+        await self.layer.group_add(HUB_GROUP, self.channel)
+        await database_sync_to_async(services.process_heartbeat)(process=self.process)
+        self.tasks = [
+            self.loop.create_task(self._listen()),
+            self.loop.create_task(self._beat()),
+        ]
+        log.info("server process %s started", self.process)
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await database_sync_to_async(services.process_stopped)(process=self.process)
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+            except Exception:
+                log.exception("hub receive failed; trying again")
+                await asyncio.sleep(1)
+                continue
+            kind, consultant = message.get("type"), message.get("consultant")
+            if kind == HUB_QUEUE:
+                self.hub.queue_changed(consultant)
+            elif kind == HUB_PRESENCE:
+                self.hub.presence_changed(consultant)
+
+    async def _beat(self) -> None:
+        while True:
+            try:
+                await self.layer.group_add(HUB_GROUP, self.channel)
+                await database_sync_to_async(services.process_heartbeat)(
+                    process=self.process
+                )
+                result = await database_sync_to_async(services.sweep)()
+                await publish(result.events)
+            except Exception:
+                log.exception("heartbeat and sweep failed; trying again")
+            await asyncio.sleep(settings.CONSULT_HEARTBEAT_SECONDS)
+
+
+_current: Runtime | None = None
+_starting: asyncio.Task | None = None
+
+
+async def current() -> Runtime:
+    """This process's runtime on the running event loop, started on first use."""
+    global _current, _starting
+    loop = asyncio.get_running_loop()
+    failed = (
+        _starting is not None
+        and _starting.done()
+        and not _starting.cancelled()
+        and (_starting.exception() is not None)
+    )
+    if _current is None or _current.loop is not loop or failed:
+        _current = Runtime(loop)
+        _starting = loop.create_task(_current.start())
+    await asyncio.shield(_starting)
+    return _current
+
+
+async def stop() -> None:
+    global _current
+    if _current is not None and _current.loop is asyncio.get_running_loop():
+        await _current.stop()
+    _current = None
+
+
+class StartRuntime:
+    """ASGI middleware: make sure the runtime runs before serving anything."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "lifespan":
+            return await self._lifespan(receive, send)
+        await current()
+        return await self.app(scope, receive, send)
+
+    async def _lifespan(self, receive, send):
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await current()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return

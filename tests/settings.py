@@ -1,0 +1,13 @@
+"""The production settings, with the environment a test run needs.
+
+Tests talk plain HTTP to the test client, so the HTTPS redirect is off; all
+else (secure cookies, HSTS, origin checks) stays as in production.
+"""
+
+import os
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key")
+os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "0")
+os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
+
+from consult.settings import *  # noqa: F403

@@ -1,4 +1,4 @@
-"""Racing desks: exactly one winner, on SQLite and on PostgreSQL (row locks matter there)."""
+"""Racing desks: exactly one winner, on SQLite and PostgreSQL (row locks matter)."""
 
 import threading
 

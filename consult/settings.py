@@ -52,6 +52,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "consult.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -126,6 +127,17 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# Login throttling and per-address caps count in the cache: Redis when there is
+# one, so that every server process sees the same counts.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env("CHANNEL_PREFIX", "consult") + "-cache",
+        }
+    }
+
 # --- Auth, i18n, static -----------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -156,6 +168,8 @@ SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Container health checks and metrics scrapers talk plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 
 # --- The consultation service -----------------------------------------------
 # How long a party whose socket dropped may come back (contract: 30 s).
@@ -173,14 +187,40 @@ CONSULT_RATE_PER_SECOND = float(env("CONSULT_RATE_PER_SECOND", "20"))
 CONSULT_RATE_BURST = int(env("CONSULT_RATE_BURST", "60"))
 # ICE servers handed to browsers in `hello`: comma-separated STUN URLs.
 CONSULT_STUN_URLS = env_list("CONSULT_STUN_URLS")
+# TURN relays (coturn `use-auth-secret`): credentials are made per socket from
+# the shared secret and expire after the TTL (see consult/ice.py).
+CONSULT_TURN_URLS = env_list("CONSULT_TURN_URLS")
+CONSULT_TURN_SECRET = env("CONSULT_TURN_SECRET")
+CONSULT_TURN_CREDENTIAL_TTL_SECONDS = int(
+    env("CONSULT_TURN_CREDENTIAL_TTL_SECONDS", "3600")
+)
+# Proxies (IPs or networks) whose X-Forwarded-For is believed; the client's
+# address is the rightmost hop that is not one of them (consult/addresses.py).
+CONSULT_TRUSTED_PROXIES = env_list("CONSULT_TRUSTED_PROXIES")
+# Caps per client address: open sockets (per server process; then close 4429)
+# and waiting tickets (across processes; then `queue_full`).
+CONSULT_MAX_SOCKETS_PER_ADDRESS = int(env("CONSULT_MAX_SOCKETS_PER_ADDRESS", "20"))
+CONSULT_MAX_WAITING_PER_ADDRESS = int(env("CONSULT_MAX_WAITING_PER_ADDRESS", "5"))
+# Login throttling: failures per username and address before a lockout.
+CONSULT_LOGIN_MAX_FAILURES = int(env("CONSULT_LOGIN_MAX_FAILURES", "5"))
+CONSULT_LOGIN_LOCKOUT_SECONDS = int(env("CONSULT_LOGIN_LOCKOUT_SECONDS", "900"))
+# Who may read /metrics: a bearer token, or these addresses (IPs or networks).
+CONSULT_METRICS_TOKEN = env("CONSULT_METRICS_TOKEN")
+CONSULT_METRICS_ALLOWED_IPS = env_list("CONSULT_METRICS_ALLOWED_IPS", "127.0.0.1,::1")
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "consult.logs.JsonFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": env("LOG_FORMAT", "plain" if DEBUG else "json"),
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {"daphne": {"level": "WARNING"}},
 }

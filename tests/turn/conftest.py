@@ -1,0 +1,1 @@
+from tests.signaling.conftest import fresh_runtime  # noqa: F401

@@ -1,7 +1,7 @@
 """Sockets through the real ASGI application: origin check, session auth, routing."""
 
 import pytest
-from channels.layers import get_channel_layer
+from channels.layers import channel_layers, get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -17,7 +17,12 @@ TIMEOUT = 5
 
 @pytest.fixture(autouse=True)
 async def fresh_runtime():
-    """A clean channel layer and this test's own server runtime."""
+    """A clean channel layer and this test's own server runtime.
+
+    Each test runs on an event loop of its own; a layer keeps loop-bound
+    locks, so every test gets a new layer instance too.
+    """
+    channel_layers.backends.clear()
     layer = get_channel_layer()
     if hasattr(layer, "flush"):
         await layer.flush()

@@ -1,4 +1,4 @@
-"""`/ws/desk/` as the contract states it: auth, queue, accept, refuse, answer, resume."""
+"""`/ws/desk/` as the contract states it: auth, queue, accept, refuse, resume."""
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -43,7 +43,7 @@ async def test_logged_in_non_consultant_desk_is_closed_with_4403(transactional_d
 async def test_foreign_origin_is_refused_at_the_handshake(ada):
     cookie = await sync_to_async(session_cookie)("ada")
     for path in ("/ws/desk/", "/ws/call/"):
-        communicator, connected, _ = await open_socket(
+        _, connected, _ = await open_socket(
             path, cookie=cookie, origin=(b"origin", b"https://evil.example")
         )
         assert not connected

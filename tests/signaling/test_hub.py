@@ -1,4 +1,4 @@
-"""Coalesced pushes: the first change goes out at once, a burst becomes one more push."""
+"""Coalesced pushes: the first change goes out at once, a burst becomes one push."""
 
 import asyncio
 

@@ -31,7 +31,14 @@ class PresenceChanged:
     consultant_id: int
 
 
-Event = Tell | QueueChanged | PresenceChanged
+@dataclass(frozen=True)
+class Released:
+    """A socket lost its ticket to a newer socket that resumed it."""
+
+    channel: str
+
+
+Event = Tell | QueueChanged | PresenceChanged | Released
 
 
 @dataclass

@@ -16,7 +16,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from . import errors
-from .events import PresenceChanged, QueueChanged, Result, Tell
+from .events import PresenceChanged, QueueChanged, Released, Result, Tell
 from .models import (
     Consultant,
     Consultation,
@@ -200,25 +200,36 @@ def ticket_resume(*, token: str, channel: str, process: str) -> Result:
     now = timezone.now()
     if ticket is None or (ticket.dropped_at and now - ticket.dropped_at > _grace()):
         raise errors.BadToken
-    was_away = ticket.dropped_at is not None
+    if ticket.caller_channel == channel:
+        kind, payload = _as_resumed(ticket, token)
+        return Result((kind, ticket, payload))
+    if Ticket.objects.filter(caller_channel=channel, state__in=LIVE).exists():
+        raise errors.AlreadyQueued
+    # A reload can beat the server to noticing that the old socket is gone:
+    # the new socket takes over, and the old one hears that it lost the ticket.
+    events = [] if ticket.dropped_at else [Released(ticket.caller_channel)]
     Ticket.objects.filter(pk=ticket.pk).update(
         caller_channel=channel, caller_process=process, dropped_at=None
     )
+    kind, payload = _as_resumed(ticket, token)
+    if kind == "queued":
+        events.append(QueueChanged(ticket.consultant_id))
+    else:
+        back = {"type": "peer", "state": "back"}
+        events += _tell(ticket.consultation.consultant_channel, back)
+    return Result((kind, ticket, payload), events)
+
+
+def _as_resumed(ticket: Ticket, token: str) -> tuple[str, dict]:
+    """What a resuming caller is told: `queued` while waiting, else `resumed`."""
     if ticket.state == WAITING:
         position, eta = ticket_position(ticket)
         queued = {"ticket": str(ticket.id), "token": token, "position": position}
         queued["eta_seconds"] = eta
-        events = [QueueChanged(ticket.consultant_id)] if was_away else []
-        return Result(("queued", ticket, queued), events)
+        return "queued", queued
     call = ticket.consultation
-    resumed = {
-        "consultation": call.id,
-        "consultant": _consultant_ref(ticket.consultant),
-    }
-    peer_back = {"type": "peer", "state": "back"}
-    return Result(
-        ("resumed", ticket, resumed), _tell(call.consultant_channel, peer_back)
-    )
+    consultant = _consultant_ref(ticket.consultant)
+    return "resumed", {"consultation": call.id, "consultant": consultant}
 
 
 @transaction.atomic
@@ -267,17 +278,13 @@ def desk_opened(*, consultant_id: int, channel: str, process: str) -> Result:
         consultant_process=process,
         consultant_dropped_at=None,
     )
-    resumed = {
-        "consultation": call.id,
-        "caller": {"ticket": str(call.ticket_id), "name": call.caller_name},
-    }
     events += _tell(call.ticket.caller_channel, {"type": "peer", "state": "back"})
-    return Result(resumed, events)
+    return Result(_call_ref(call), events)
 
 
 @transaction.atomic
 def desk_closed(*, consultant_id: int, channel: str) -> Result:
-    """A desk socket closed: its call and the presence enter their grace period."""
+    """A desk socket closed: its call moves to another open desk, or waits for one."""
     now = timezone.now()
     DeskSocket.objects.filter(channel_name=channel).delete()
     if not DeskSocket.objects.filter(consultant_id=consultant_id).exists():
@@ -290,11 +297,40 @@ def desk_closed(*, consultant_id: int, channel: str) -> Result:
     )
     if call is None or not channel:
         return Result()
+    caller_channel = call.ticket.caller_channel
+    events = _tell(caller_channel, {"type": "peer", "state": "reconnecting"})
+    desk = _live_desk(consultant_id, now)
+    if desk is None:
+        Consultation.objects.filter(pk=call.pk).update(
+            consultant_channel="", consultant_dropped_at=now
+        )
+        return Result(None, events)
     Consultation.objects.filter(pk=call.pk).update(
-        consultant_channel="", consultant_dropped_at=now
+        consultant_channel=desk.channel_name, consultant_process=desk.process
     )
-    reconnecting = {"type": "peer", "state": "reconnecting"}
-    return Result(None, _tell(call.ticket.caller_channel, reconnecting))
+    resumed = {"type": "resumed", **_call_ref(call)}
+    events.append(Tell(desk.channel_name, resumed))
+    events += _tell(caller_channel, {"type": "peer", "state": "back"})
+    return Result(None, events)
+
+
+def _live_desk(consultant_id: int, now: datetime) -> DeskSocket | None:
+    """The consultant's newest desk on a process that is still alive."""
+    timeout = timedelta(seconds=settings.CONSULT_PROCESS_TIMEOUT_SECONDS)
+    alive = ServerProcess.objects.filter(heartbeat_at__gte=now - timeout)
+    return (
+        DeskSocket.objects.filter(consultant_id=consultant_id, process__in=alive)
+        .order_by("-opened_at")
+        .first()
+    )
+
+
+def _call_ref(call: Consultation) -> dict:
+    """The `resumed` payload a desk gets for the call it takes back."""
+    return {
+        "consultation": call.id,
+        "caller": {"ticket": str(call.ticket_id), "name": call.caller_name},
+    }
 
 
 def consultant_set_presence(*, consultant_id: int, presence: str) -> Result:

@@ -18,8 +18,9 @@ from consult import selectors, services
 from consult.errors import ConsultError
 from consult.ice import ice_servers
 from consult.models import Consultant
+from consult.observability import ERRORS, RELAYED
 
-from . import runtime
+from . import audit, limits, runtime
 from .groups import publish
 from .messages import ProtocolError, parse
 
@@ -63,8 +64,23 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             settings.CONSULT_RATE_PER_SECOND, settings.CONSULT_RATE_BURST
         )
         self.bad_frames = TokenBucket(BAD_FRAMES_PER_SECOND, BAD_FRAME_BURST)
+        # Hub pushes wait here until the socket has had its `hello`.
+        self.held: list[str] | None = []
         self.runtime = await runtime.current()
         await self.open()
+
+    async def push(self, text: str):
+        """A fan-out push from this process's hub."""
+        if self.held is None:
+            await self.send(text_data=text)
+        else:
+            self.held.append(text)
+
+    async def greeted(self):
+        """The opening frames are out: let the held pushes follow."""
+        held, self.held = self.held or [], None
+        for text in held:
+            await self.send(text_data=text)
 
     async def receive(self, text_data=None, bytes_data=None):
         if self.closing:
@@ -81,6 +97,8 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             await getattr(self, f"on_{message.type}")(**message.fields)
         except ConsultError as error:
             await self.send_error(error.code, error.message)
+        else:
+            audit.handled(self, message)
 
     async def close_for_abuse(self, why: str):
         log.info("closing %s socket: %s", self.role, why)
@@ -97,10 +115,13 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps({"type": type_, **fields}))
 
     async def send_error(self, code: str, message: str):
+        ERRORS.labels(code).inc()
+        audit.refused(self, code)
         await self.send_frame("error", code=code, message=message)
 
     async def relay_frame(self, event):
         """A frame the database routed to this socket (see `signaling.groups`)."""
+        RELAYED.labels(event["frame"].get("type", "")).inc()
         await self.send(text_data=json.dumps(event["frame"]))
 
     async def on_ping(self):
@@ -142,6 +163,7 @@ class CallerConsumer(SignalingConsumer):
         await self.send_frame(
             "hello", role="caller", ice_servers=ice_servers(), consultants=consultants
         )
+        await self.greeted()
 
     async def disconnect(self, code):
         self.runtime.hub.forget(self)
@@ -158,7 +180,8 @@ class CallerConsumer(SignalingConsumer):
 
     async def on_join(self, consultant, name, reason, audio_only, offer):
         ticket, queued = await self.run(
-            services.ticket_create,
+            limits.ticket_create,
+            address=self.scope.get("client_address", ""),
             consultant_slug=consultant,
             caller_name=name,
             reason=reason,
@@ -186,6 +209,13 @@ class CallerConsumer(SignalingConsumer):
             services.ticket_add_candidate,
             channel=self.channel_name,
             candidate=candidate,
+        )
+
+    async def ticket_released(self, event):
+        """A newer socket resumed the ticket (see `services.ticket_resume`)."""
+        self.runtime.hub.unwatch_ticket(self)
+        await self.send_error(
+            "bad_token", "This ticket was resumed on another connection."
         )
 
     async def on_cancel(self):
@@ -219,13 +249,13 @@ class DeskConsumer(SignalingConsumer):
         self.consultant = await call(_consultant_of)(user)
         if self.consultant is None:
             return await self.close(code=CLOSE_NOT_CONSULTANT)
+        self.runtime.hub.watch_desk(self, self.consultant.id)
         resumed = await self.run(
             services.desk_opened,
             consultant_id=self.consultant.id,
             channel=self.channel_name,
             process=self.runtime.process,
         )
-        self.runtime.hub.watch_desk(self, self.consultant.id)
         status, callers = await call(_desk_state)(self.consultant)
         await self.send_frame(
             "hello",
@@ -237,6 +267,7 @@ class DeskConsumer(SignalingConsumer):
         await self.send_frame("queue", callers=callers)
         if resumed:
             await self.send_frame("resumed", **resumed)
+        await self.greeted()
 
     async def disconnect(self, code):
         self.runtime.hub.forget(self)

@@ -1,7 +1,8 @@
 """The one module that knows channel-layer names and event types.
 
 - A `Tell` goes to the one channel name the database gave for the other party,
-  as a `relay.frame` event that the consumer writes to its socket.
+  as a `relay.frame` event that the consumer writes to its socket; `Released`
+  tells a caller socket that a newer one resumed its ticket.
 - Queue and presence changes go to the `consult.hub` group, which every server
   process's hub joins; each hub then pushes to its own sockets (see `hub.py`).
 """
@@ -12,7 +13,7 @@ import logging
 from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 
-from consult.events import Event, PresenceChanged, QueueChanged, Tell
+from consult.events import Event, PresenceChanged, QueueChanged, Released, Tell
 
 from .layers import OUTAGE_ERRORS
 
@@ -20,6 +21,7 @@ log = logging.getLogger(__name__)
 
 HUB_GROUP = "consult.hub"
 RELAY = "relay.frame"
+RELEASED = "ticket.released"
 HUB_QUEUE = "hub.queue"
 HUB_PRESENCE = "hub.presence"
 # How long a send keeps trying through a full channel or a Redis restart.
@@ -59,6 +61,9 @@ async def publish(events: list[Event]) -> None:
     for event in events:
         if isinstance(event, Tell):
             await _with_patience(layer.send, event.channel, relay_event(event.frame))
+            continue
+        if isinstance(event, Released):
+            await _with_patience(layer.send, event.channel, {"type": RELEASED})
             continue
         if event in seen:
             continue

@@ -158,7 +158,7 @@ def _order_and_estimate(consultant_id: int):
 
 async def _send(consumer, text: str) -> None:
     try:
-        await consumer.send(text_data=text)
+        await consumer.push(text)
     except Exception:
         log.debug("push to a closing socket dropped", exc_info=True)
 

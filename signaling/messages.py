@@ -7,6 +7,7 @@ undeclared ever reaches the domain or gets relayed.
 
 import json
 import re
+import unicodedata
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ class Message:
 
 
 Check = Callable[[Any, str], Any]
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_BIDI = set("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _SLUG = re.compile(r"[-a-zA-Z0-9_]{1,50}")
 _TOKEN = re.compile(r"[-A-Za-z0-9_]{16,128}")
 
@@ -41,14 +42,25 @@ def _fail(name: str, why: str):
     raise ProtocolError(f"{name}: {why}")
 
 
+def _unprintable(value: str, allowed: str) -> bool:
+    """Control characters, line separators, and bidi overrides that spoof names."""
+    return any(
+        (unicodedata.category(ch) in {"Cc", "Zl", "Zp"} or ch in _BIDI)
+        and ch not in allowed
+        for ch in value
+    )
+
+
 def text(low: int, high: int, *, multiline: bool = False) -> Check:
+    allowed = "\n\t" if multiline else ""
+
     def check(value, name):
         if not isinstance(value, str):
             _fail(name, "must be a string")
         value = value.strip()
         if not low <= len(value) <= high:
             _fail(name, f"must be {low} to {high} characters")
-        if _CONTROL.search(value) or (not multiline and "\n" in value):
+        if _unprintable(value.replace("\r\n", "\n"), allowed):
             _fail(name, "must not hold control characters")
         return value
 

@@ -372,3 +372,31 @@ async def test_waiting_caller_without_comeback_leaves_the_queue(ada, settings):
     assert (await receive_type(desk, "queue", wait=5))["callers"] == []
     assert (await Consultation.objects.aget()).outcome == "abandoned"
     await desk.disconnect()
+
+
+async def test_resume_on_a_new_socket_takes_the_ticket_from_the_old_one(ada):
+    old = await caller_socket()
+    await old.send_json_to(join_frame())
+    queued = await receive_type(old, "queued")
+    new = await caller_socket()
+    await new.send_json_to({"type": "resume", "token": queued["token"]})
+    assert (await receive_type(new, "queued"))["ticket"] == queued["ticket"]
+    await expect_error(old, "bad_token")
+    await old.send_json_to({"type": "cancel"})
+    await expect_error(old, "not_queued")
+    await new.send_json_to({"type": "cancel"})
+    await receive_type(new, "cancelled")
+    for communicator in (old, new):
+        await communicator.disconnect()
+
+
+async def test_a_socket_holding_a_ticket_cannot_resume_another(ada):
+    first, second = await caller_socket(), await caller_socket()
+    await first.send_json_to(join_frame())
+    token = (await receive_type(first, "queued"))["token"]
+    await second.send_json_to(join_frame(name="Other"))
+    await receive_type(second, "queued")
+    await second.send_json_to({"type": "resume", "token": token})
+    await expect_error(second, "already_queued")
+    for communicator in (first, second):
+        await communicator.disconnect()

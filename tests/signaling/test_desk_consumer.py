@@ -206,3 +206,28 @@ async def test_desk_gone_past_grace_goes_offline_and_caller_hears_hangup(ada, se
             break
     await caller.disconnect()
     await waiting.disconnect()
+
+
+async def test_a_call_moves_to_another_open_desk_when_its_desk_closes(ada):
+    desk = await desk_socket("ada")
+    other_tab = await desk_socket("ada")
+    caller = await caller_socket()
+    await caller.send_json_to(join_frame(name="Cy"))
+    queued = await receive_type(caller, "queued")
+    await desk.send_json_to({"type": "accept"})
+    got = await receive_type(desk, "caller")
+    await desk.disconnect()
+    assert await receive_type(other_tab, "resumed") == {
+        "type": "resumed",
+        "consultation": got["consultation"],
+        "caller": {"ticket": queued["ticket"], "name": "Cy"},
+    }
+    assert await receive_type(caller, "peer") == {
+        "type": "peer",
+        "state": "reconnecting",
+    }
+    assert await receive_type(caller, "peer") == {"type": "peer", "state": "back"}
+    await other_tab.send_json_to({"type": "hangup"})
+    assert (await receive_type(caller, "hangup"))["by"] == "consultant"
+    await caller.disconnect()
+    await other_tab.disconnect()

@@ -1,0 +1,157 @@
+"""Frame checks: what passes, cleaned, and what is refused with `bad_message`."""
+
+import json
+
+import pytest
+
+from signaling.messages import MAX_FRAME_BYTES, ProtocolError, parse
+from tests.factories import OFFER
+
+
+def frame(**fields) -> str:
+    return json.dumps(fields)
+
+
+def test_join_is_cleaned_and_undeclared_fields_dropped():
+    message = parse(
+        frame(
+            type="join",
+            consultant="ada",
+            name="  Bo  ",
+            offer={"type": "offer", "sdp": OFFER, "extra": 1},
+            channel="specific.someone-else",
+        ),
+        "caller",
+    )
+    assert message.type == "join"
+    assert message.fields == {
+        "consultant": "ada",
+        "name": "Bo",
+        "reason": "",
+        "audio_only": False,
+        "offer": {"type": "offer", "sdp": OFFER},
+    }
+
+
+def test_reason_may_span_lines_but_a_name_may_not():
+    reason = parse(
+        frame(
+            type="refuse",
+            ticket="6f1c7a36-0a7e-4a53-9f0e-5a0d1c3b2a10",
+            reason="a\r\nb",
+        ),
+        "consultant",
+    )
+    assert reason.fields["reason"] == "a\r\nb"
+    with pytest.raises(ProtocolError):
+        parse(frame(type="join", consultant="ada", name="a\nb", offer=OFFER), "caller")
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", " ", "x" * 81, "a\tb", "nul\x00", "rtl\u202eevil", "line\u2028sep", 5, None],
+)
+def test_bad_names_are_refused(name):
+    with pytest.raises(ProtocolError) as error:
+        parse(
+            frame(
+                type="join",
+                consultant="ada",
+                name=name,
+                offer={"type": "offer", "sdp": OFFER},
+            ),
+            "caller",
+        )
+    assert error.value.code == "bad_message"
+
+
+def test_names_with_emoji_and_accents_pass():
+    message = parse(
+        frame(
+            type="join",
+            consultant="ada",
+            name="Zoë 👩‍👩‍👧",
+            offer={"type": "offer", "sdp": OFFER},
+        ),
+        "caller",
+    )
+    assert message.fields["name"] == "Zoë 👩‍👩‍👧"
+
+
+def test_candidate_keeps_only_the_init_fields_and_allows_end_of_candidates():
+    message = parse(
+        frame(
+            type="ice",
+            candidate={"candidate": "", "sdpMid": None, "sdpMLineIndex": 0, "x": 1},
+        ),
+        "caller",
+    )
+    assert message.fields["candidate"] == {
+        "candidate": "",
+        "sdpMid": None,
+        "sdpMLineIndex": 0,
+    }
+
+
+@pytest.mark.parametrize(
+    "candidate",
+    [
+        "candidate:1",
+        {"sdpMid": "0"},
+        {"candidate": "c", "sdpMLineIndex": True},
+        {"candidate": "c", "sdpMLineIndex": 999},
+        {"candidate": "c" * 3000},
+        {"candidate": "c", "sdpMid": 0},
+    ],
+)
+def test_bad_candidates_are_refused(candidate):
+    with pytest.raises(ProtocolError):
+        parse(frame(type="ice", candidate=candidate), "caller")
+
+
+def test_roles_have_their_own_messages():
+    with pytest.raises(ProtocolError):
+        parse(frame(type="accept"), "caller")
+    with pytest.raises(ProtocolError):
+        parse(frame(type="join"), "consultant")
+    assert parse(frame(type="accept"), "consultant").fields == {"ticket": None}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        None,
+        b"{}",
+        "[]",
+        "{",
+        '{"type": 1}',
+        '"type"',
+        "{}",
+        json.dumps({"type": "ping", "pad": "x" * MAX_FRAME_BYTES}),
+        "[" * 100_000,
+    ],
+)
+def test_malformed_frames_are_refused(raw):
+    with pytest.raises(ProtocolError):
+        parse(raw, "caller")
+
+
+def test_sdp_must_look_like_sdp_and_match_its_type():
+    for offer in (
+        {"type": "offer", "sdp": "hello"},
+        {"type": "answer", "sdp": OFFER},
+        {"type": "offer", "sdp": "v=0" + "x" * 70_000},
+        {"type": "offer"},
+    ):
+        with pytest.raises(ProtocolError):
+            parse(frame(type="offer", offer=offer), "caller")
+
+
+def test_status_and_ticket_ids_are_checked():
+    with pytest.raises(ProtocolError):
+        parse(frame(type="status", status="busy"), "consultant")
+    with pytest.raises(ProtocolError):
+        parse(frame(type="refuse", ticket="../../etc"), "consultant")
+    ticket = "6F1C7A36-0A7E-4A53-9F0E-5A0D1C3B2A10"
+    accepted = parse(frame(type="accept", ticket=ticket), "consultant")
+    assert accepted.fields["ticket"] == ticket.lower()

@@ -11,6 +11,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from signaling.limits import SocketLimits  # noqa: E402
 from signaling.routing import websocket_urlpatterns  # noqa: E402
 from signaling.runtime import StartRuntime  # noqa: E402
 
@@ -21,7 +22,7 @@ application = StartRuntime(
             # The origin check sits outside auth, so a foreign page never gets
             # as far as reading the session (HTTP 403 at the handshake).
             "websocket": AllowedHostsOriginValidator(
-                AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+                SocketLimits(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
             ),
         }
     )

@@ -1,0 +1,138 @@
+"""Health and metrics: GET /healthz for orchestrators, GET /metrics for Prometheus.
+
+Gauges of the queue are read from the database at scrape time, so every
+replica reports the same, whole picture. Counters and the open-socket gauge
+belong to the process that serves the scrape: scrape every replica (README,
+"Deploy") and sum them.
+"""
+
+import asyncio
+import hmac
+import secrets
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import connection
+from django.db.models import Count, Q
+from django.http import HttpResponse, JsonResponse
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+
+from .addresses import in_networks, request_address
+from .models import Consultant, Consultation, Ticket
+
+HEALTH_TIMEOUT_SECONDS = 2
+
+REGISTRY = CollectorRegistry()
+SOCKETS_OPEN = Gauge(
+    "consult_sockets_open",
+    "WebSocket connections open in this process.",
+    ["role"],
+    registry=REGISTRY,
+)
+SOCKETS_REFUSED = Counter(
+    "consult_sockets_refused",
+    "WebSocket connections closed at once for too many from one address.",
+    registry=REGISTRY,
+)
+RELAYED = Counter(
+    "consult_relayed_frames",
+    "Frames relayed from one party to the other, by type (rate() gives per second).",
+    ["type"],
+    registry=REGISTRY,
+)
+ERRORS = Counter(
+    "consult_errors",
+    "Error frames sent to clients, by code.",
+    ["code"],
+    registry=REGISTRY,
+)
+LOGIN_LOCKOUTS = Counter(
+    "consult_login_lockouts",
+    "Login attempts refused because of too many failures.",
+    registry=REGISTRY,
+)
+
+
+class QueueCollector:
+    """Waiting callers per consultant and active consultations, from the database."""
+
+    def collect(self):
+        waiting = GaugeMetricFamily(
+            "consult_waiting_callers",
+            "Callers waiting in each consultant's queue.",
+            labels=["consultant"],
+        )
+        rows = Consultant.objects.filter(is_active=True).annotate(
+            waiting=Count("tickets", filter=Q(tickets__state=Ticket.State.WAITING))
+        )
+        for slug, count in rows.values_list("slug", "waiting"):
+            waiting.add_metric([slug], count)
+        yield waiting
+        active = Consultation.objects.filter(
+            outcome=Consultation.Outcome.ACTIVE
+        ).count()
+        yield GaugeMetricFamily(
+            "consult_active_consultations", "Consultations in progress.", value=active
+        )
+
+
+REGISTRY.register(QueueCollector())
+
+
+def _metrics_allowed(request) -> bool:
+    token = settings.CONSULT_METRICS_TOKEN
+    given = request.headers.get("Authorization", "")
+    if token and hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        return True
+    return in_networks(request_address(request), settings.CONSULT_METRICS_ALLOWED_IPS)
+
+
+def metrics(request):
+    if not _metrics_allowed(request):
+        return HttpResponse("Forbidden\n", status=403, content_type="text/plain")
+    return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
+
+
+def _database_answers() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+
+
+async def _channel_layer_round_trip() -> None:
+    layer = get_channel_layer()
+    channel = await layer.new_channel("healthz.")
+    nonce = secrets.token_hex(8)
+    await layer.send(channel, {"type": "healthz", "nonce": nonce})
+    message = await layer.receive(channel)
+    if message.get("nonce") != nonce:
+        raise RuntimeError("the channel layer returned another message")
+
+
+async def _check(probe) -> str:
+    try:
+        async with asyncio.timeout(HEALTH_TIMEOUT_SECONDS):
+            await probe()
+    except Exception as error:
+        return f"failed: {type(error).__name__}"
+    return "ok"
+
+
+async def healthz(request):
+    checks = {
+        "database": await _check(database_sync_to_async(_database_answers)),
+        "channel_layer": await _check(_channel_layer_round_trip),
+    }
+    healthy = all(state == "ok" for state in checks.values())
+    return JsonResponse(
+        {"status": "ok" if healthy else "failing", **checks},
+        status=200 if healthy else 503,
+    )

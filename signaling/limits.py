@@ -1,0 +1,110 @@
+"""Caps per client address: open sockets, and tickets waiting at once.
+
+Sockets are counted by an ASGI middleware in front of the consumers, per
+server process (a process knows its own sockets exactly, and its counts die
+with it); the proxy's `limit_conn` caps the sum across processes. A socket
+over the cap is accepted and closed at once with 4429, the contract's code
+for abuse, so that a client can tell why. The middleware also puts the
+client's address in the scope, counts open sockets for /metrics and logs
+each socket's open and close.
+
+Waiting tickets are counted across processes: the cache remembers which
+tickets an address made, the database says which still wait. Over the cap a
+join gets `queue_full`. Two joins racing from one address may both pass; the
+socket cap and the per-socket rate limit bound that.
+"""
+
+from collections import Counter
+
+from django.conf import settings
+from django.core.cache import cache
+
+from consult import logs, services
+from consult.addresses import scope_address
+from consult.errors import QueueFull
+from consult.events import Result
+from consult.models import Ticket
+from consult.observability import SOCKETS_OPEN, SOCKETS_REFUSED
+
+CLOSE_TOO_MANY = 4429
+ROLES = {"/ws/call/": "caller", "/ws/desk/": "consultant"}
+# How long the cache keeps an address's tickets; the database has the truth.
+WAITING_MEMORY_SECONDS = 24 * 3600
+
+
+class SocketLimits:
+    """ASGI middleware for WebSocket connections: caps, address, metrics, logs."""
+
+    def __init__(self, app):
+        self.app = app
+        self.open = Counter()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "websocket":
+            return await self.app(scope, receive, send)
+        address = scope_address(scope)
+        scope = dict(scope, client_address=address)
+        who = {"role": ROLES.get(scope["path"], scope["path"]), "address": address}
+        # Without an address (a Unix socket) there is nobody to count.
+        if address and self.open[address] >= settings.CONSULT_MAX_SOCKETS_PER_ADDRESS:
+            SOCKETS_REFUSED.inc()
+            logs.event("socket.refused", code=CLOSE_TOO_MANY, **who)
+            return await _refuse(receive, send)
+        self.open[address] += 1
+        SOCKETS_OPEN.labels(who["role"]).inc()
+        closed = {}
+
+        async def watched_send(message):
+            if message["type"] == "websocket.close":
+                closed.setdefault("code", message.get("code", 1000))
+            await send(message)
+
+        async def watched_receive():
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                closed.setdefault("code", message.get("code", 1005))
+            return message
+
+        logs.event("socket.open", **who)
+        try:
+            return await self.app(scope, watched_receive, watched_send)
+        finally:
+            self.open[address] -= 1
+            if not self.open[address]:
+                del self.open[address]
+            SOCKETS_OPEN.labels(who["role"]).dec()
+            logs.event("socket.close", code=closed.get("code"), **who)
+
+
+async def _refuse(receive, send):
+    # Accept, then close: a close before accept reaches the client as a bare
+    # HTTP 403, and it could not tell this from a refused origin.
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    await send({"type": "websocket.accept"})
+    await send({"type": "websocket.close", "code": CLOSE_TOO_MANY})
+
+
+def _waiting_key(address: str) -> str:
+    return f"waiting-tickets:{address}"
+
+
+def ticket_create(*, address: str, **fields) -> Result:
+    """`services.ticket_create`, refused with `queue_full` past the address's cap."""
+    if not address:
+        return services.ticket_create(**fields)
+    key = _waiting_key(address)
+    remembered = cache.get(key, [])
+    waiting = [
+        str(pk)
+        for pk in Ticket.objects.filter(
+            pk__in=remembered, state=Ticket.State.WAITING
+        ).values_list("pk", flat=True)
+    ]
+    if len(waiting) >= settings.CONSULT_MAX_WAITING_PER_ADDRESS:
+        raise QueueFull("Too many callers are waiting from your address.")
+    result = services.ticket_create(**fields)
+    ticket, _ = result.value
+    cache.set(key, [*waiting, str(ticket.pk)], timeout=WAITING_MEMORY_SECONDS)
+    return result

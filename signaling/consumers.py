@@ -21,7 +21,7 @@ from consult.models import Consultant
 from consult.observability import ERRORS, RELAYED
 
 from . import audit, limits, runtime
-from .groups import publish
+from .groups import LayerUnavailable, publish
 from .messages import ProtocolError, parse
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 CLOSE_NOT_LOGGED_IN = 4401
 CLOSE_NOT_CONSULTANT = 4403
 CLOSE_ABUSE = 4429
+CLOSE_TRY_AGAIN = 1013
 # Bad frames a socket may send in a burst before it is closed, and how fast
 # that allowance comes back.
 BAD_FRAME_BURST = 10
@@ -69,6 +70,16 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         self.runtime = await runtime.current()
         await self.open()
 
+    async def disconnect(self, code):
+        """The socket is gone: what it held enters its grace period."""
+        if not hasattr(self, "runtime"):
+            return  # it never got as far as opening
+        self.runtime.hub.forget(self)
+        try:
+            await self.dropped()
+        except LayerUnavailable:
+            log.warning("the other party was not told of a drop: Redis is down")
+
     async def push(self, text: str):
         """A fan-out push from this process's hub."""
         if self.held is None:
@@ -97,6 +108,11 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             await getattr(self, f"on_{message.type}")(**message.fields)
         except ConsultError as error:
             await self.send_error(error.code, error.message)
+        except LayerUnavailable:
+            # The database holds what the client did; it comes back with
+            # `resume` (or by reopening its desk) once Redis is back.
+            self.closing = True
+            await self.close(code=CLOSE_TRY_AGAIN)
         else:
             audit.handled(self, message)
 
@@ -165,8 +181,7 @@ class CallerConsumer(SignalingConsumer):
         )
         await self.greeted()
 
-    async def disconnect(self, code):
-        self.runtime.hub.forget(self)
+    async def dropped(self):
         await self.run(services.caller_dropped, channel=self.channel_name)
 
     def watch(self, ticket, queued: dict):
@@ -269,8 +284,7 @@ class DeskConsumer(SignalingConsumer):
             await self.send_frame("resumed", **resumed)
         await self.greeted()
 
-    async def disconnect(self, code):
-        self.runtime.hub.forget(self)
+    async def dropped(self):
         if self.consultant is not None:
             await self.run(
                 services.desk_closed,

@@ -37,18 +37,26 @@ def hub_event(event: QueueChanged | PresenceChanged) -> dict:
     return {"type": kind, "consultant": event.consultant_id}
 
 
-async def _with_patience(send, *args) -> bool:
+class LayerUnavailable(Exception):
+    """Redis stayed out of reach for longer than a send's patience."""
+
+
+async def _with_patience(send, *args) -> None:
+    """Send through a full channel or a short Redis restart; give up after a while.
+
+    A channel still full then belongs to an overloaded process: the message is
+    dropped and logged. Redis still down raises `LayerUnavailable`.
+    """
     delay, waited = 0.02, 0.0
     while True:
         try:
-            await send(*args)
-            return True
+            return await send(*args)
         except (ChannelFull, *OUTAGE_ERRORS) as error:
             if waited >= SEND_PATIENCE_SECONDS:
-                log.error(
-                    "dropped a channel-layer message after %.1fs: %r", waited, error
-                )
-                return False
+                log.error("channel-layer send failed after %.1fs: %r", waited, error)
+                if isinstance(error, ChannelFull):
+                    return None
+                raise LayerUnavailable from error
             await asyncio.sleep(delay)
             waited += delay
             delay = min(delay * 2, 0.5)

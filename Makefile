@@ -3,7 +3,7 @@ PY := .venv/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test venv lint format clean
+.PHONY: run test test-browser screenshots venv lint format clean
 
 .venv/ready: requirements.txt requirements-dev.txt
 	python3 -m venv .venv
@@ -20,6 +20,13 @@ run: venv
 
 test: venv
 	bash scripts/test.sh $(ARGS)
+
+test-browser: venv
+	bash scripts/test-browser.sh $(ARGS)
+
+# Retake the README's pictures (docs/screenshots/) in the browser suite.
+screenshots: venv
+	SCREENSHOT_DIR=docs/screenshots bash scripts/test-browser.sh -k screenshots
 
 lint: venv
 	$(PY) -m ruff check .

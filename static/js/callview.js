@@ -1,0 +1,155 @@
+/**
+ * The in-call part both pages share: videos, mute and camera buttons, the
+ * connection line and the text chat over an RTCDataChannel.
+ *
+ * Everything the other side sends is written with textContent, never as HTML.
+ */
+
+const MAX_CHAT_CHARS = 1000;
+const CONNECTION_TEXT = {
+  new: "Setting up…",
+  connecting: "Connecting…",
+  connected: "Connected",
+  disconnected: "Connection unstable…",
+  failed: "Connection lost, retrying…",
+  closed: "Closed",
+};
+
+export class CallView {
+  constructor(root, { otherName }) {
+    this.root = root;
+    this.otherName = otherName;
+    this.localVideo = root.querySelector('[data-testid="local-video"]');
+    this.remoteVideo = root.querySelector('[data-testid="remote-video"]');
+    this.remoteNote = root.querySelector("[data-remote-note]");
+    this.localNote = root.querySelector("[data-local-note]");
+    this.connection = root.querySelector("[data-connection]");
+    this.muteButton = root.querySelector("[data-mute]");
+    this.cameraButton = root.querySelector("[data-camera]");
+    this.chatForm = root.querySelector("[data-chat]");
+    this.chatInput = root.querySelector('[data-testid="chat-input"]');
+    this.chatSend = root.querySelector('[data-testid="chat-send"]');
+    this.chatLog = root.querySelector('[data-testid="chat-log"]');
+    this.stream = null;
+    this.channel = null;
+    this.muted = false;
+    this.cameraOff = false;
+    this.muteButton.addEventListener("click", () => this.toggleMute());
+    this.cameraButton.addEventListener("click", () => this.toggleCamera());
+    this.chatForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.sendChat();
+    });
+    this.setChannel(null);
+  }
+
+  /** Show and control this stream (null: nothing to send). */
+  useStream(stream) {
+    this.stream = stream;
+    this.localVideo.srcObject = stream;
+    this.applyTrackState();
+  }
+
+  showRemote(track, stream) {
+    if (!stream) {
+      // A track sent without a stream: gather such tracks into one.
+      stream = this.remoteVideo.srcObject || new MediaStream();
+      stream.addTrack(track);
+    }
+    if (this.remoteVideo.srcObject !== stream) this.remoteVideo.srcObject = stream;
+    const hasVideo = stream.getVideoTracks().length > 0;
+    this.remoteNote.hidden = hasVideo;
+    track.addEventListener("ended", () => {
+      this.remoteNote.hidden = stream.getVideoTracks().some((t) => t.readyState === "live");
+    });
+  }
+
+  clearRemote() {
+    this.remoteVideo.srcObject = null;
+    this.remoteNote.hidden = false;
+  }
+
+  setConnection(state) {
+    this.connection.textContent = CONNECTION_TEXT[state] || state;
+  }
+
+  toggleMute() {
+    this.muted = !this.muted;
+    this.applyTrackState();
+  }
+
+  toggleCamera() {
+    this.cameraOff = !this.cameraOff;
+    this.applyTrackState();
+  }
+
+  applyTrackState() {
+    const audio = this.stream ? this.stream.getAudioTracks() : [];
+    const video = this.stream ? this.stream.getVideoTracks() : [];
+    for (const track of audio) track.enabled = !this.muted;
+    for (const track of video) track.enabled = !this.cameraOff;
+    this.localNote.hidden = video.some((t) => t.readyState === "live") && !this.cameraOff;
+    this.muteButton.disabled = audio.length === 0;
+    this.cameraButton.disabled = video.length === 0;
+    this.muteButton.setAttribute("aria-pressed", String(this.muted));
+    this.cameraButton.setAttribute("aria-pressed", String(this.cameraOff));
+    this.muteButton.textContent = this.muted ? "Unmute" : "Mute";
+    this.cameraButton.textContent = this.cameraOff ? "Camera on" : "Camera off";
+  }
+
+  setChannel(channel) {
+    this.channel = channel;
+    const ready = () => {
+      const open = this.channel !== null && this.channel.readyState === "open";
+      this.chatInput.disabled = !open;
+      this.chatSend.disabled = !open;
+    };
+    if (channel) {
+      channel.addEventListener("open", ready);
+      channel.addEventListener("close", ready);
+      channel.addEventListener("message", (event) => this.receiveChat(channel, event.data));
+    }
+    ready();
+  }
+
+  sendChat() {
+    const text = this.chatInput.value.trim().slice(0, MAX_CHAT_CHARS);
+    if (!text || !this.channel || this.channel.readyState !== "open") return;
+    this.channel.send(JSON.stringify({ text }));
+    this.addLine("You", text, "mine");
+    this.chatInput.value = "";
+    this.chatInput.focus();
+  }
+
+  receiveChat(channel, raw) {
+    if (channel !== this.channel) return;
+    let text = "";
+    try {
+      text = String(JSON.parse(raw).text || "");
+    } catch {
+      return;
+    }
+    if (text) this.addLine(this.otherName(), text.slice(0, MAX_CHAT_CHARS), "theirs");
+  }
+
+  addLine(who, text, kind) {
+    const item = document.createElement("li");
+    item.className = kind;
+    const name = document.createElement("strong");
+    name.textContent = `${who}: `;
+    item.append(name, document.createTextNode(text));
+    this.chatLog.append(item);
+    this.chatLog.scrollTop = this.chatLog.scrollHeight;
+  }
+
+  /** Forget the last call: chat, remote video, mute and camera state. */
+  reset() {
+    this.chatLog.replaceChildren();
+    this.clearRemote();
+    this.muted = false;
+    this.cameraOff = false;
+    this.setChannel(null);
+    this.useStream(null);
+    this.connection.textContent = "";
+  }
+}

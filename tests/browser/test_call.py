@@ -1,0 +1,55 @@
+"""A whole call between a caller page and a desk, in real Chromium."""
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.pages import (
+    expect_media_flowing,
+    expect_state,
+    inbound,
+    join,
+    open_call_page,
+    open_desk,
+    queue_items,
+    send_chat,
+)
+
+pytestmark = pytest.mark.browser
+
+
+def connect_call(new_page, consultant, **join_fields):
+    desk = open_desk(new_page(), consultant.slug)
+    caller = open_call_page(new_page(), consultant.slug)
+    join(caller, "Bo Caller", reason="A question about my bill", **join_fields)
+    expect(caller.get_by_test_id("queue-position")).to_have_text("1")
+    expect(queue_items(desk)).to_have_count(1)
+    desk.get_by_test_id("desk-accept-next").click()
+    expect_state(desk, "in-call")
+    expect_state(caller, "in-call")
+    return desk, caller
+
+
+def test_call_connects_with_video_both_ways_chat_and_hang_up(new_page, consultant):
+    desk, caller = connect_call(new_page, consultant)
+
+    expect_media_flowing(caller, "video")
+    expect_media_flowing(desk, "video")
+
+    send_chat(caller, "Hello from the caller")
+    expect(desk.get_by_test_id("chat-log")).to_contain_text("Hello from the caller")
+    send_chat(desk, "Hello from the desk")
+    expect(caller.get_by_test_id("chat-log")).to_contain_text("Hello from the desk")
+
+    caller.get_by_test_id("hangup").click()
+    expect_state(caller, "ended")
+    expect_state(desk, "ended")
+    expect(desk.get_by_test_id("desk-accept-next")).to_be_visible()
+
+
+def test_audio_only_call_carries_audio_and_no_video(new_page, consultant):
+    desk, caller = connect_call(new_page, consultant, audio_only=True)
+
+    expect_media_flowing(caller, "audio")
+    expect_media_flowing(desk, "audio")
+    assert inbound(caller)["video"] is None
+    assert inbound(desk)["video"] is None

@@ -1,0 +1,95 @@
+"""The queue as callers and the desk see it: places, refusals, cancels, markup."""
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.pages import (
+    expect_state,
+    join,
+    open_call_page,
+    open_desk,
+    queue_items,
+)
+
+pytestmark = pytest.mark.browser
+
+
+def test_second_caller_sees_position_two_then_one(new_page, consultant):
+    desk = open_desk(new_page(), consultant.slug)
+    first = open_call_page(new_page(), consultant.slug)
+    join(first, "First")
+    second = open_call_page(new_page(), consultant.slug)
+    join(second, "Second")
+    expect(second.get_by_test_id("queue-position")).to_have_text("2")
+
+    desk.get_by_test_id("desk-accept-next").click()
+
+    expect(second.get_by_test_id("queue-position")).to_have_text("1")
+    expect_state(second, "queued")
+    expect_state(first, "in-call")
+
+
+def test_refusal_reason_reaches_the_caller(new_page, consultant):
+    desk = open_desk(new_page(), consultant.slug)
+    caller = open_call_page(new_page(), consultant.slug)
+    join(caller, "Refused Rita")
+    item = queue_items(desk).filter(has_text="Refused Rita")
+    item.get_by_label("Reason for refusing").fill("I only take tax questions today")
+    item.get_by_test_id("refuse").click()
+
+    expect_state(caller, "refused")
+    expect(caller.get_by_text("I only take tax questions today")).to_be_visible()
+    expect(caller.get_by_role("link", name="Back to the lobby")).to_be_visible()
+    expect(queue_items(desk)).to_have_count(0)
+
+
+def test_cancel_removes_the_caller_from_the_desk_queue(new_page, consultant):
+    desk = open_desk(new_page(), consultant.slug)
+    caller = open_call_page(new_page(), consultant.slug)
+    join(caller, "Cancelling Carl")
+    expect(queue_items(desk)).to_have_count(1)
+
+    caller.get_by_test_id("caller-cancel").click()
+
+    expect_state(caller, "idle")
+    expect(queue_items(desk)).to_have_count(0)
+
+
+def test_a_caller_name_with_markup_is_shown_as_text_on_the_desk(new_page, consultant):
+    desk = open_desk(new_page(), consultant.slug)
+    alerts = []
+    desk.on("dialog", lambda dialog: (alerts.append(dialog.message), dialog.dismiss()))
+    name = "<img src=x onerror=alert(1)>"
+    caller = open_call_page(new_page(), consultant.slug)
+    join(caller, name, reason="<b>bold?</b>")
+
+    item = queue_items(desk).first
+    expect(item).to_contain_text(name)
+    expect(item).to_contain_text("<b>bold?</b>")
+    assert (
+        desk.locator(
+            '[data-testid="desk-queue"] img, [data-testid="desk-queue"] b'
+        ).count()
+        == 0
+    )
+    assert alerts == []
+
+
+def test_lobby_cards_follow_the_consultant_live(new_page, consultant):
+    lobby = new_page()
+    lobby.goto("/")
+    card = lobby.locator(
+        f'[data-testid="consultant-card"][data-slug="{consultant.slug}"]'
+    )
+    expect(card).to_have_attribute("data-status", "offline")
+
+    desk = open_desk(new_page(), consultant.slug)
+    expect(card).to_have_attribute("data-status", "online")
+    caller = open_call_page(new_page(), consultant.slug)
+    join(caller, "Lobby Watcher")
+    expect(card).to_contain_text("1 waiting")
+
+    desk.get_by_test_id("desk-status").select_option("away")
+    expect(card).to_have_attribute("data-status", "away")
+    card.click()
+    lobby.wait_for_url(f"**/call/{consultant.slug}/")

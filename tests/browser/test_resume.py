@@ -1,0 +1,70 @@
+"""A reload keeps the caller's place, and brings a call back with media flowing."""
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.pages import (
+    expect_media_flowing,
+    expect_state,
+    join,
+    open_call_page,
+    open_desk,
+    queue_items,
+    send_chat,
+)
+from tests.browser.test_call import connect_call
+
+pytestmark = pytest.mark.browser
+
+
+def test_reload_while_waiting_keeps_the_place(new_page, consultant):
+    desk = open_desk(new_page(), consultant.slug)
+    first = open_call_page(new_page(), consultant.slug)
+    join(first, "First")
+    second = open_call_page(new_page(), consultant.slug)
+    join(second, "Second")
+    ticket = queue_items(desk).nth(1).get_attribute("data-ticket")
+
+    second.reload()
+
+    expect_state(second, "queued")
+    expect(second.get_by_test_id("queue-position")).to_have_text("2")
+    expect(queue_items(desk)).to_have_count(2)
+    expect(queue_items(desk).nth(1)).to_have_attribute("data-ticket", ticket)
+
+    # The place leads to a real call, though the offer came from the old page.
+    desk.get_by_test_id("desk-accept-next").click()
+    expect_state(first, "in-call")
+    first.get_by_test_id("hangup").click()
+    expect_state(desk, "ended")
+    expect(second.get_by_test_id("queue-position")).to_have_text("1")
+    desk.get_by_test_id("desk-accept-next").click()
+    expect_state(second, "in-call")
+    expect_state(desk, "in-call")
+    expect_media_flowing(second, "video")
+    expect_media_flowing(desk, "video")
+
+
+def test_reload_during_a_call_comes_back_in_call_with_media(new_page, consultant):
+    desk, caller = connect_call(new_page, consultant)
+    expect_media_flowing(desk, "video")
+
+    caller.reload()
+
+    expect_state(caller, "in-call")
+    expect_state(desk, "in-call")
+    expect_media_flowing(caller, "video")
+    expect_media_flowing(desk, "video")
+    send_chat(caller, "Back again")
+    expect(desk.get_by_test_id("chat-log")).to_contain_text("Back again")
+
+
+def test_desk_reload_during_a_call_comes_back_in_call_with_media(new_page, consultant):
+    desk, caller = connect_call(new_page, consultant)
+
+    desk.reload()
+
+    expect_state(desk, "in-call")
+    expect_state(caller, "in-call")
+    expect_media_flowing(desk, "video")
+    expect_media_flowing(caller, "video")

@@ -1,0 +1,105 @@
+"""The pages as people see them, on a laptop and on a phone in portrait.
+
+Set SCREENSHOT_DIR (`make screenshots` sets docs/screenshots) to keep the
+pictures the README shows; otherwise they go to a scratch directory.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from consult.models import Consultant
+from tests.browser.conftest import off_the_loop
+from tests.browser.pages import (
+    expect_media_flowing,
+    expect_state,
+    join,
+    open_call_page,
+    open_desk,
+    queue_items,
+    send_chat,
+)
+from tests.factories import make_consultant
+
+pytestmark = pytest.mark.browser
+
+LAPTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+DEMO = [
+    ("ada", "Ada Lovelace", "Mathematics tutor"),
+    ("grace", "Grace Hopper", "Software consultant"),
+    ("alan", "Alan Turing", "Cryptography adviser"),
+]
+FITS_WIDTH = "() => document.documentElement.scrollWidth <= window.innerWidth"
+
+
+def picture(page, path):
+    page.evaluate("document.activeElement && document.activeElement.blur()")
+    page.screenshot(path=path, full_page=True)
+
+
+@pytest.fixture
+def shots(tmp_path):
+    directory = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path)
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+@pytest.fixture
+def demo(django_db_blocker, database):
+    """Only the demo consultants show in the lobby."""
+
+    def make():
+        Consultant.objects.update(is_active=False)
+        for slug, name, title in DEMO:
+            make_consultant(slug, name=name, title=title, presence="offline")
+
+    with django_db_blocker.unblock():
+        off_the_loop(make)
+
+
+def test_pages_look_right_on_a_laptop_and_fit_a_phone(new_page, demo, shots):
+    desk = open_desk(new_page(viewport=LAPTOP), "ada")
+    away = open_desk(new_page(viewport=LAPTOP), "grace")
+    away.get_by_test_id("desk-status").select_option("away")
+
+    first = open_call_page(new_page(viewport=LAPTOP), "ada")
+    first.get_by_test_id("caller-name").fill("Marie Curie")
+    expect(first.get_by_label("Camera", exact=True)).not_to_have_value("")
+    picture(first, shots / "call-join.png")
+    join(first, "Marie Curie", reason="Help with a proof by induction, please.")
+    second = open_call_page(new_page(viewport=PHONE), "ada")
+    join(second, "Blaise Pascal", reason="Probability homework", audio_only=True)
+    expect(second.get_by_test_id("queue-position")).to_have_text("2")
+    assert second.evaluate(FITS_WIDTH)
+    picture(second, shots / "call-waiting.png")
+
+    lobby = new_page(viewport=LAPTOP)
+    lobby.goto("/")
+    cards = lobby.get_by_test_id("consultant-card")
+    expect(cards).to_have_count(3)
+    expect(cards.filter(has_text="Ada Lovelace")).to_contain_text("2 waiting")
+    expect(cards.filter(has_text="Grace Hopper")).to_have_attribute(
+        "data-status", "away"
+    )
+    picture(lobby, shots / "lobby.png")
+
+    expect(queue_items(desk)).to_have_count(2)
+    desk.get_by_test_id("desk-accept-next").click()
+    expect_state(first, "in-call")
+    expect_state(desk, "in-call")
+    expect_media_flowing(first, "video")
+    expect_media_flowing(desk, "video")
+    send_chat(first, "Hello! Thanks for taking my call.")
+    expect(desk.get_by_test_id("chat-log")).to_contain_text("Thanks")
+    send_chat(desk, "Hello Marie, let's look at your proof.")
+    expect(first.get_by_test_id("chat-log")).to_contain_text("your proof")
+    picture(first, shots / "call-in-call.png")
+    picture(desk, shots / "desk.png")
+
+    first.set_viewport_size(PHONE)
+    desk.set_viewport_size(PHONE)
+    assert first.evaluate(FITS_WIDTH)
+    assert desk.evaluate(FITS_WIDTH)

@@ -61,6 +61,7 @@ class ThrottledLoginView(LoginView):
             form = self.get_form_class()(
                 self.request, initial={"username": self.username}
             )
+            form.cleaned_data = {}  # add_error() reads it; unbound forms lack it
             form.add_error(None, "Too many failed logins. Try again later.")
             response = self.form_invalid(form, count=False)
             response.status_code = 429

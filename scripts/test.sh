@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 
 bash scripts/ensure-services.sh
+bash scripts/ensure-tools.sh
 export SQLITE_TEST_PATH="${SQLITE_TEST_PATH:-/tmp/consult-test-$$.sqlite3}"
 export REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379/1}"
 export DJANGO_SECRET_KEY="${DJANGO_SECRET_KEY:-test-only-secret-key}"
@@ -16,6 +17,7 @@ unset DATABASE_URL
 echo "== lint"
 $PY -m ruff check .
 $PY -m ruff format --check .
+bash scripts/audit.sh
 
 echo "== tests on SQLite"
 # Server processes share the database over the network: PostgreSQL only.

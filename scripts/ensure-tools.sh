@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Tools that some tests drive, from Debian's packages when missing: coturn for
+# the TURN relay test, a Compose CLI for the docker-compose.yml check.
+set -euo pipefail
+
+missing=()
+command -v turnserver >/dev/null || missing+=(coturn)
+command -v unshare >/dev/null || missing+=(util-linux)
+command -v ip >/dev/null || missing+=(iproute2)
+if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null; then
+    missing+=(docker-compose)
+fi
+if ((${#missing[@]})); then
+    echo "== installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

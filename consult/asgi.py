@@ -11,6 +11,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from consult.observability import ProbeHost  # noqa: E402
 from signaling.limits import SocketLimits  # noqa: E402
 from signaling.routing import websocket_urlpatterns  # noqa: E402
 from signaling.runtime import StartRuntime  # noqa: E402
@@ -18,7 +19,7 @@ from signaling.runtime import StartRuntime  # noqa: E402
 application = StartRuntime(
     ProtocolTypeRouter(
         {
-            "http": django_asgi_app,
+            "http": ProbeHost(django_asgi_app),
             # The origin check sits outside auth, so a foreign page never gets
             # as far as reading the session (HTTP 403 at the handshake).
             "websocket": AllowedHostsOriginValidator(

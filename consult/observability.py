@@ -136,3 +136,25 @@ async def healthz(request):
         {"status": "ok" if healthy else "failing", **checks},
         status=200 if healthy else 503,
     )
+
+
+class ProbeHost:
+    """ASGI middleware: health checks and scrapes may name a replica by its address.
+
+    Orchestrators and Prometheus reach each replica as `10.x.y.z:8000`, a host
+    that ALLOWED_HOSTS rightly refuses. For these two paths only, which build
+    nothing from the host, the request is served as if for our own host name.
+    """
+
+    PATHS = frozenset({"/healthz", "/metrics"})
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["path"] in self.PATHS:
+            own = next((h for h in settings.ALLOWED_HOSTS if h != "*"), "localhost")
+            headers = [(k, v) for k, v in scope["headers"] if k != b"host"]
+            headers.append((b"host", own.lstrip(".").encode()))
+            scope = dict(scope, headers=headers)
+        return await self.app(scope, receive, send)

@@ -99,3 +99,25 @@ def test_metrics_with_the_bearer_token_are_served_anywhere(client, settings):
     assert good.status_code == 200
     assert good["Content-Type"].startswith("text/plain")
     assert bad.status_code == 403
+
+
+@healthz_db
+async def test_probes_may_name_a_replica_by_its_address_but_pages_may_not():
+    from channels.testing import HttpCommunicator
+
+    from consult.asgi import application
+    from signaling import runtime
+
+    by_address = [(b"host", b"172.30.0.5:8000")]
+    try:
+        health = await HttpCommunicator(
+            application, "GET", "/healthz", headers=by_address
+        ).get_response(timeout=10)
+        page = await HttpCommunicator(
+            application, "GET", "/", headers=by_address
+        ).get_response(timeout=10)
+    finally:
+        await runtime.stop()
+
+    assert health["status"] == 200
+    assert page["status"] == 400

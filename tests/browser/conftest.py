@@ -36,14 +36,19 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-# Records every RTCPeerConnection a page makes, so a test can read its stats.
+# Records every RTCPeerConnection and WebSocket a page makes, so that a test
+# can read a connection's stats or cut a socket as a network drop would.
 TRACK_PEERS = """
 (() => {
-  const Native = window.RTCPeerConnection;
-  window.__peers = [];
-  window.RTCPeerConnection = class extends Native {
-    constructor(...args) { super(...args); window.__peers.push(this); }
+  const track = (name, list) => {
+    const Native = window[name];
+    window[list] = [];
+    window[name] = class extends Native {
+      constructor(...args) { super(...args); window[list].push(this); }
+    };
   };
+  track("RTCPeerConnection", "__peers");
+  track("WebSocket", "__sockets");
 })();
 """
 STARTUP_SECONDS = 20

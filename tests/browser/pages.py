@@ -83,6 +83,16 @@ def expect_media_flowing(page: Page, kind: str = "video", timeout: float = 15) -
     raise AssertionError(f"inbound {kind} did not grow: {inbound(page)}")
 
 
+def wait_until(page: Page, predicate: str, timeout: float = 15) -> None:
+    """Poll a JS function until it returns true (wait_for_function would need eval,
+    which the pages' CSP forbids)."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(predicate):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout} s: {predicate}")
+        time.sleep(0.1)
+
+
 def send_chat(page: Page, text: str) -> None:
     page.get_by_test_id("chat-input").fill(text)
     page.get_by_test_id("chat-send").click()

@@ -1,5 +1,7 @@
 """The queue as callers and the desk see it: places, refusals, cancels, markup."""
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -48,11 +50,13 @@ def test_cancel_removes_the_caller_from_the_desk_queue(new_page, consultant):
     caller = open_call_page(new_page(), consultant.slug)
     join(caller, "Cancelling Carl")
     expect(queue_items(desk)).to_have_count(1)
+    expect(desk).to_have_title(re.compile(r"^\(1\) "))
 
     caller.get_by_test_id("caller-cancel").click()
 
     expect_state(caller, "idle")
     expect(queue_items(desk)).to_have_count(0)
+    expect(desk).to_have_title(re.compile(r"^Desk"))
 
 
 def test_a_caller_name_with_markup_is_shown_as_text_on_the_desk(new_page, consultant):

@@ -11,6 +11,7 @@ from tests.browser.pages import (
     open_desk,
     queue_items,
     send_chat,
+    wait_until,
 )
 from tests.browser.test_call import connect_call
 
@@ -68,3 +69,15 @@ def test_desk_reload_during_a_call_comes_back_in_call_with_media(new_page, consu
     expect_state(caller, "in-call")
     expect_media_flowing(desk, "video")
     expect_media_flowing(caller, "video")
+
+
+def test_a_dropped_socket_during_a_call_reconnects_and_resumes(new_page, consultant):
+    desk, caller = connect_call(new_page, consultant)
+
+    caller.evaluate("window.__sockets.at(-1).close()")
+
+    wait_until(caller, "() => window.__sockets.length === 2")
+    expect_state(caller, "in-call")
+    expect_state(desk, "in-call")
+    expect_media_flowing(caller, "video")
+    expect_media_flowing(desk, "video")

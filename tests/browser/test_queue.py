@@ -97,3 +97,33 @@ def test_lobby_cards_follow_the_consultant_live(new_page, consultant):
     expect(card).to_have_attribute("data-status", "away")
     card.click()
     lobby.wait_for_url(f"**/call/{consultant.slug}/")
+
+
+def test_desk_accepts_a_chosen_caller_and_the_other_keeps_waiting(new_page, consultant):
+    desk = open_desk(new_page(), consultant.slug)
+    first = open_call_page(new_page(), consultant.slug)
+    join(first, "First Fay")
+    second = open_call_page(new_page(), consultant.slug)
+    join(second, "Second Sam")
+
+    queue_items(desk).filter(has_text="Second Sam").get_by_test_id("accept").click()
+
+    expect_state(second, "in-call")
+    expect_state(first, "queued")
+    expect(first.get_by_test_id("queue-position")).to_have_text("1")
+    desk.get_by_test_id("hangup").click()
+    expect_state(second, "ended")
+    expect(second.get_by_text(f"{consultant.name} ended the call.")).to_be_visible()
+    expect_state(desk, "ended")
+    expect(queue_items(desk)).to_have_count(1)
+
+
+def test_consultant_logs_out_from_the_desk(new_page, consultant):
+    desk = open_desk(new_page(), consultant.slug)
+
+    desk.get_by_role("button", name="Log out").click()
+
+    desk.wait_for_url("**/")
+    expect(desk.get_by_role("link", name="Consultant login")).to_be_visible()
+    desk.goto("/desk/")
+    desk.wait_for_url("**/accounts/login/?next=/desk/")

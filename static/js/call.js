@@ -221,6 +221,10 @@ function finish() {
   offerReady = null;
   heldCandidates = [];
   forget();
+  // Closing the connection stopped the camera; the preview opens it again.
+  stopStream(stream);
+  stream = null;
+  view.useStream(null);
   view.setChannel(null);
   view.clearRemote();
 }
@@ -366,6 +370,7 @@ signaling.on("hangup", (frame) => {
 signaling.on("cancelled", () => {
   finish();
   setState("idle", "You left the queue.");
+  preview();
 });
 
 signaling.on("error", (frame) => {

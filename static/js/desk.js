@@ -309,14 +309,16 @@ $('[data-testid="hangup"]').addEventListener("click", () => {
   endCall(`You ended the call with ${call ? call.name : "the caller"}. Ready for the next caller.`);
 });
 
-if ("Notification" in window && Notification.permission === "default") {
-  alertsButton.hidden = false;
-  alertsButton.addEventListener("click", async () => {
-    unlockSound();
+// Browsers allow sound only after a gesture on the page, and ask before
+// desktop notifications: one button does both.
+alertsButton.hidden = false;
+alertsButton.addEventListener("click", async () => {
+  unlockSound();
+  if ("Notification" in window && Notification.permission === "default") {
     await Notification.requestPermission();
-    alertsButton.hidden = Notification.permission !== "default";
-  });
-}
+  }
+  alertsButton.hidden = true;
+});
 
 // --- start ---------------------------------------------------------------------
 

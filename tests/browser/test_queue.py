@@ -6,6 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.pages import (
+    expect_media_flowing,
     expect_state,
     join,
     open_call_page,
@@ -45,7 +46,9 @@ def test_refusal_reason_reaches_the_caller(new_page, consultant):
     expect(queue_items(desk)).to_have_count(0)
 
 
-def test_cancel_removes_the_caller_from_the_desk_queue(new_page, consultant):
+def test_cancel_removes_the_caller_from_the_desk_queue_and_they_may_rejoin(
+    new_page, consultant
+):
     desk = open_desk(new_page(), consultant.slug)
     caller = open_call_page(new_page(), consultant.slug)
     join(caller, "Cancelling Carl")
@@ -57,6 +60,12 @@ def test_cancel_removes_the_caller_from_the_desk_queue(new_page, consultant):
     expect_state(caller, "idle")
     expect(queue_items(desk)).to_have_count(0)
     expect(desk).to_have_title(re.compile(r"^Desk"))
+
+    # The caller may join again, camera and all.
+    join(caller, "Cancelling Carl")
+    desk.get_by_test_id("desk-accept-next").click()
+    expect_state(caller, "in-call")
+    expect_media_flowing(desk, "video")
 
 
 def test_a_caller_name_with_markup_is_shown_as_text_on_the_desk(new_page, consultant):

@@ -109,6 +109,8 @@ async def test_probes_may_name_a_replica_by_its_address_but_pages_may_not():
     from signaling import runtime
 
     by_address = [(b"host", b"172.30.0.5:8000")]
+    # A layer is bound to the event loop it was made on: this test's own.
+    channel_layers.backends.clear()
     try:
         health = await HttpCommunicator(
             application, "GET", "/healthz", headers=by_address
@@ -118,6 +120,7 @@ async def test_probes_may_name_a_replica_by_its_address_but_pages_may_not():
         ).get_response(timeout=10)
     finally:
         await runtime.stop()
+        channel_layers.backends.clear()
 
     assert health["status"] == 200
     assert page["status"] == 400

@@ -2,9 +2,10 @@
 
 Started on the first connection or request a process serves (daphne has no
 lifespan events; under uvicorn, lifespan startup starts it). Every process
-runs the same loop: prove it is alive, sweep what outlived its grace period,
-re-join the hub group (a restarted Redis has forgotten it). Sweeping in every
-process at once is safe: see `consult.services.sweep`.
+runs the same two loops: one proves it is alive in the database; the other
+re-joins the hub group (a restarted Redis has forgotten it) and sweeps what
+outlived its grace period. Sweeping in every process at once is safe: see
+`consult.services.sweep`.
 """
 
 import asyncio
@@ -39,6 +40,7 @@ class Runtime:
         self.tasks = [
             self.loop.create_task(self._listen()),
             self.loop.create_task(self._beat()),
+            self.loop.create_task(self._sweep()),
         ]
         log.info("server process %s started", self.process)
 
@@ -63,16 +65,27 @@ class Runtime:
                 self.hub.presence_changed(consultant)
 
     async def _beat(self) -> None:
+        # Apart from the sweep: waiting on a Redis outage here would let the
+        # other processes take this one for dead and drop all its sockets.
         while True:
             try:
-                await self.layer.group_add(HUB_GROUP, self.channel)
                 await database_sync_to_async(services.process_heartbeat)(
                     process=self.process
                 )
+            except Exception:
+                log.exception("heartbeat failed; trying again")
+            await asyncio.sleep(settings.CONSULT_HEARTBEAT_SECONDS)
+
+    async def _sweep(self) -> None:
+        while True:
+            try:
+                # While Redis is down this fails and the sweep waits, so
+                # that what it ends is told once Redis can carry it.
+                await self.layer.group_add(HUB_GROUP, self.channel)
                 result = await database_sync_to_async(services.sweep)()
                 await publish(result.events)
             except Exception:
-                log.exception("heartbeat and sweep failed; trying again")
+                log.exception("sweep failed; trying again")
             await asyncio.sleep(settings.CONSULT_HEARTBEAT_SECONDS)
 
 

@@ -36,6 +36,9 @@ Check = Callable[[Any, str], Any]
 _BIDI = set("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _SLUG = re.compile(r"[-a-zA-Z0-9_]{1,50}")
 _TOKEN = re.compile(r"[-A-Za-z0-9_]{16,128}")
+# JSON escapes ("\\u0000", "\\ud800") let these into any string; PostgreSQL
+# stores neither, and a lone surrogate is not even UTF-8.
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 
 
 def _fail(name: str, why: str):
@@ -179,6 +182,22 @@ CONSULTANT = _COMMON | {
 ROLES = {"caller": CALLER, "consultant": CONSULTANT}
 
 
+def _unstorable(data) -> bool:
+    """Whether any key or string in the frame holds a character in `_UNSTORABLE`."""
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if _UNSTORABLE.search(value):
+                return True
+        elif isinstance(value, dict):
+            stack.extend(value)
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
+
+
 def parse(raw: str | bytes | None, role: str) -> Message:
     """Check one frame from a client of `role` ("caller" or "consultant")."""
     if not isinstance(raw, str):
@@ -189,6 +208,8 @@ def parse(raw: str | bytes | None, role: str) -> Message:
         data = json.loads(raw)
     except (ValueError, RecursionError):
         raise ProtocolError("frames must be JSON") from None
+    if _unstorable(data):
+        raise ProtocolError("strings must not hold NUL or lone surrogates")
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
         raise ProtocolError('a frame must be an object with a string "type"')
     spec = ROLES[role].get(data["type"])

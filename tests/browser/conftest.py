@@ -159,6 +159,9 @@ def app(workdir, redis_url, database):
         "SQLITE_PATH": str(database),
         "REDIS_URL": redis_url,
         "CHANNEL_PREFIX": "browser",
+        # Every page of every test comes from 127.0.0.1: lift the per-address caps.
+        "CONSULT_MAX_SOCKETS_PER_ADDRESS": "1000",
+        "CONSULT_MAX_WAITING_PER_ADDRESS": "1000",
         "LOG_LEVEL": "WARNING",
     }
     env.pop("DATABASE_URL", None)

@@ -248,8 +248,8 @@ async function join(event) {
   joinButton.disabled = true;
   const audioOnly = audioOnlyBox.checked;
   remember({ name, reason: reasonInput.value, audioOnly, token: null });
+  await mediaTask;
   if (!stream || (!audioOnly && stream.getVideoTracks().length === 0)) await preview();
-  if (audioOnly && stream) for (const track of stream.getVideoTracks()) track.stop();
   phase = "joining";
   const offer = new Promise((resolve) => {
     offerReady = resolve;
@@ -264,11 +264,13 @@ async function join(event) {
   });
 }
 
-function joinFailed(message) {
+/** Back to the form, with a fresh preview, to join again. */
+function backToForm(stateText, errorText) {
   finish();
   joinButton.disabled = false;
-  show(joinError, message);
-  setState("idle");
+  show(joinError, errorText);
+  setState("idle", stateText);
+  preview();
 }
 
 const JOIN_ERRORS = {
@@ -285,7 +287,7 @@ signaling.on("socket:open", () => {
     setState("reconnecting", "Getting your place back…");
     signaling.send("resume", { token: saved.token });
   } else if (phase === "joining") {
-    joinFailed("The connection dropped while joining. Please join again.");
+    backToForm("", "The connection dropped while joining. Please join again.");
   }
 });
 
@@ -367,19 +369,13 @@ signaling.on("hangup", (frame) => {
   showEnd("ended", "The call has ended", text);
 });
 
-signaling.on("cancelled", () => {
-  finish();
-  setState("idle", "You left the queue.");
-  preview();
-});
+signaling.on("cancelled", () => backToForm("You left the queue."));
 
 signaling.on("error", (frame) => {
   if (frame.code === "bad_token") {
-    finish();
-    joinButton.disabled = false;
-    setState("idle", "Your place in the queue has expired. You can join again.");
+    backToForm("Your place in the queue has expired. You can join again.");
   } else if (phase === "joining") {
-    joinFailed(JOIN_ERRORS[frame.code] || frame.message || "Could not join.");
+    backToForm("", JOIN_ERRORS[frame.code] || frame.message || "Could not join.");
   } else {
     console.warn("server error", frame.code, frame.message);
   }

@@ -136,3 +136,14 @@ def test_consultant_logs_out_from_the_desk(new_page, consultant):
     expect(desk.get_by_role("link", name="Consultant login")).to_be_visible()
     desk.goto("/desk/")
     desk.wait_for_url("**/accounts/login/?next=/desk/")
+
+
+def test_joining_an_offline_consultant_says_so_and_keeps_the_form(new_page, consultant):
+    caller = open_call_page(new_page(), consultant.slug)
+    caller.get_by_test_id("caller-name").fill("Too Early")
+
+    caller.get_by_test_id("caller-join").click()
+
+    expect(caller.get_by_role("alert")).to_contain_text("offline right now")
+    expect_state(caller, "idle")
+    expect(caller.get_by_test_id("caller-join")).to_be_enabled()

@@ -21,7 +21,8 @@ def consultant_status(*, presence: str, in_call: bool) -> str:
 
 
 def _with_live_state(queryset):
-    return queryset.annotate(
+    # Grouped queries drop Meta.ordering: name the order again.
+    return queryset.order_by("name", "pk").annotate(
         queue_length=Count("tickets", filter=Q(tickets__state=Waiting)),
         in_call=Exists(
             Consultation.objects.filter(consultant=OuterRef("pk"), outcome=ACTIVE)

@@ -74,9 +74,13 @@ def test_desk_reload_during_a_call_comes_back_in_call_with_media(new_page, consu
 def test_a_dropped_socket_during_a_call_reconnects_and_resumes(new_page, consultant):
     desk, caller = connect_call(new_page, consultant)
 
+    caller.context.set_offline(True)
     caller.evaluate("window.__sockets.at(-1).close()")
+    expect_state(caller, "reconnecting")
+    expect_state(desk, "reconnecting")
+    caller.context.set_offline(False)
 
-    wait_until(caller, "() => window.__sockets.length === 2")
+    wait_until(caller, "() => window.__sockets.at(-1).readyState === WebSocket.OPEN")
     expect_state(caller, "in-call")
     expect_state(desk, "in-call")
     expect_media_flowing(caller, "video")

@@ -17,6 +17,18 @@ from tests.browser.pages import (
 pytestmark = pytest.mark.browser
 
 
+def sent_tracks_enabled(page) -> dict:
+    """Whether each track the page's live connection sends is enabled, by kind."""
+    return page.evaluate(
+        """() => {
+          const live = window.__peers.filter((p) => p.connectionState !== "closed");
+          const pc = live.at(-1);
+          const tracks = pc.getSenders().map((s) => s.track).filter(Boolean);
+          return Object.fromEntries(tracks.map((t) => [t.kind, t.enabled]));
+        }"""
+    )
+
+
 def connect_call(new_page, consultant, **join_fields):
     desk = open_desk(new_page(), consultant.slug)
     caller = open_call_page(new_page(), consultant.slug)
@@ -39,6 +51,12 @@ def test_call_connects_with_video_both_ways_chat_and_hang_up(new_page, consultan
     expect(desk.get_by_test_id("chat-log")).to_contain_text("Hello from the caller")
     send_chat(desk, "Hello from the desk")
     expect(caller.get_by_test_id("chat-log")).to_contain_text("Hello from the desk")
+
+    caller.get_by_role("button", name="Mute").click()
+    caller.get_by_role("button", name="Camera off").click()
+    assert sent_tracks_enabled(caller) == {"audio": False, "video": False}
+    caller.get_by_role("button", name="Unmute").click()
+    assert sent_tracks_enabled(caller) == {"audio": True, "video": False}
 
     caller.get_by_test_id("hangup").click()
     expect_state(caller, "ended")

@@ -372,7 +372,9 @@ signaling.on("hangup", (frame) => {
 signaling.on("cancelled", () => backToForm("You left the queue."));
 
 signaling.on("error", (frame) => {
-  if (frame.code === "bad_token") {
+  if (frame.code === "bad_token" && phase === "call") {
+    showEnd("ended", "The call has ended", "The call ended while you were disconnected.");
+  } else if (frame.code === "bad_token") {
     backToForm("Your place in the queue has expired. You can join again.");
   } else if (phase === "joining") {
     backToForm("", JOIN_ERRORS[frame.code] || frame.message || "Could not join.");

@@ -24,6 +24,7 @@ const inCallParts = page.querySelectorAll("[data-in-call]");
 const current = $("[data-current]");
 const itemTemplate = document.getElementById("queue-item");
 const BASE_TITLE = document.title;
+const RESUME_WAIT_MS = 3000;
 
 const view = new CallView(page, { otherName: () => (call ? call.name : "Caller") });
 const signaling = new Signaling("/ws/desk/");
@@ -34,6 +35,10 @@ let call = null;
 let peer = null;
 let stream = null;
 let mediaTask = Promise.resolve();
+// When the desk reconnects during a call, the server says `resumed` right
+// after `queue` if the call still exists; if it does not, the call is over.
+let expectResume = false;
+let resumeTimer = null;
 let firstQueue = true;
 const waitingSince = new Map();
 
@@ -228,9 +233,18 @@ signaling.on("hello", (frame) => {
   statusSelect.value = frame.status === "away" ? "away" : "online";
   showError("");
   if (!call) setState(stateLine.dataset.state === "ended" ? "ended" : "idle");
+  expectResume = call !== null;
 });
 
-signaling.on("queue", (frame) => renderQueue(frame.callers || []));
+signaling.on("queue", (frame) => {
+  renderQueue(frame.callers || []);
+  if (expectResume) {
+    expectResume = false;
+    resumeTimer = setTimeout(() => {
+      endCall("The call ended while the desk was disconnected. Ready for the next caller.");
+    }, RESUME_WAIT_MS);
+  }
+});
 
 signaling.on("caller", async (frame) => {
   startCall(frame);
@@ -242,6 +256,7 @@ signaling.on("caller", async (frame) => {
 });
 
 signaling.on("resumed", (frame) => {
+  clearTimeout(resumeTimer);
   // The caller will offer a new connection on hearing that we are back.
   const { ticket, name } = frame.caller;
   if (call && call.consultation === frame.consultation) {

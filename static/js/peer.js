@@ -92,6 +92,7 @@ export class Peer {
         await pc.setRemoteDescription(description);
         if (description.type === "offer") {
           await this.beforeAnswer(description);
+          if (this.closed) return;
           await pc.setLocalDescription();
           this.signal({ description: plain(pc.localDescription) });
         }
@@ -101,7 +102,8 @@ export class Peer {
         else await this.addCandidate(candidate);
       }
     } catch (error) {
-      console.error("signaling message failed", error);
+      // A connection closed meanwhile (replaced, or the call ended) fails quietly.
+      if (!this.closed) console.error("signaling message failed", error);
     }
   }
 

@@ -3,6 +3,7 @@
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import GRACE_SECONDS
 from tests.browser.pages import (
     expect_media_flowing,
     expect_state,
@@ -85,3 +86,20 @@ def test_a_dropped_socket_during_a_call_reconnects_and_resumes(new_page, consult
     expect_state(desk, "in-call")
     expect_media_flowing(caller, "video")
     expect_media_flowing(desk, "video")
+
+
+def test_a_desk_gone_past_the_grace_period_ends_the_call_on_both_pages(
+    new_page, consultant
+):
+    desk, caller = connect_call(new_page, consultant)
+
+    desk.context.set_offline(True)
+    desk.evaluate("window.__sockets.at(-1).close()")
+
+    expect_state(caller, "ended", timeout=(GRACE_SECONDS + 10) * 1000)
+    expect(
+        caller.get_by_text(f"{consultant.name}'s connection was lost.")
+    ).to_be_visible()
+    desk.context.set_offline(False)
+    expect_state(desk, "ended")
+    expect(desk.get_by_test_id("desk-accept-next")).to_be_visible()

@@ -1,0 +1,1 @@
+"""Load generator and runner for the performance figures (docs/benchmarks.md)."""

@@ -1,0 +1,235 @@
+"""`python -m bench SCENARIO [options]`: run one scenario several times, print medians.
+
+Each scenario gets a fresh stack (redis-server, PostgreSQL database, server);
+the server is restarted for every repetition. Results go to stdout and, as
+JSON, to bench/results/.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from . import calls, fanout, idle, profile
+from .client import login
+from .measure import cpu_seconds, median_of
+from .stack import PASSWORD, Config, Stack, pin_generator, versions
+
+RESULTS = Path(__file__).resolve().parent / "results"
+STARTED = time.strftime("%H%M%S")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("scenario", choices=["calls", "idle", "fanout"])
+    parser.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne")
+    parser.add_argument("--layer", choices=["core", "pubsub"], default="core")
+    parser.add_argument(
+        "--no-deflate",
+        dest="deflate",
+        action="store_false",
+        help="neither offer (client) nor allow (uvicorn) permessage-deflate",
+    )
+    parser.add_argument(
+        "--db-pool",
+        action="store_true",
+        help="Django's PostgreSQL connection pool (DATABASE_URL ...?pool=true)",
+    )
+    parser.add_argument(
+        "--app", default=Config.app, help="ASGI app, e.g. bench.parallel_db:application"
+    )
+    parser.add_argument(
+        "--server-args", default="", help='e.g. "--ping-interval 300" for daphne'
+    )
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--port", type=int, default=8100)
+    parser.add_argument("--redis-port", type=int, default=6400)
+    parser.add_argument("--database", default="consult_bench")
+    parser.add_argument(
+        "--env", action="append", default=[], help="server setting KEY=VALUE"
+    )
+    parser.add_argument("--label", default="", help="name of the results file")
+    parser.add_argument("--out", type=Path, help="results file (default: by label)")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy the server in the 1st rep"
+    )
+    # calls
+    parser.add_argument("--pairs", type=int, default=50)
+    parser.add_argument("--rate", type=float, help="open loop: calls started per s")
+    parser.add_argument("--duration", type=float, default=20)
+    parser.add_argument("--warmup", type=float, default=10)
+    parser.add_argument("--timeout", type=float, default=30, help="per step of a call")
+    parser.add_argument(
+        "--form-logins",
+        type=int,
+        default=50,
+        help="consultants logged in through the form (each costs a password hash); "
+        "the others get sessions minted by the seed",
+    )
+    # idle
+    parser.add_argument("--levels", default="2000,5000,10000")
+    parser.add_argument("--hold", type=float, default=60, help="idle check, 1st rep")
+    # fanout
+    parser.add_argument("--lobby", default="2500,5000,10000")
+    parser.add_argument("--queued", type=int, default=5000)
+    parser.add_argument("--changes", type=int, default=5)
+    return parser.parse_args(argv)
+
+
+def form_logins(config: Config, usernames: list[str], server_pid: int) -> tuple:
+    """Log these consultants in through /accounts/login/; (sessions, stats)."""
+    cpu0, started = cpu_seconds(server_pid), time.monotonic()
+    with ThreadPoolExecutor(4) as pool:
+        sessions = list(
+            pool.map(lambda u: login("127.0.0.1", config.port, u, PASSWORD), usernames)
+        )
+    elapsed, cpu = time.monotonic() - started, cpu_seconds(server_pid) - cpu0
+    stats = {
+        "logins": len(usernames),
+        "logins_per_s": len(usernames) / elapsed if usernames else None,
+        "server_cpu_ms_per_login": 1000 * cpu / len(usernames) if usernames else None,
+    }
+    return dict(zip(usernames, sessions, strict=True)), stats
+
+
+def run_calls(stack: Stack, args) -> tuple[list[dict], dict]:
+    count = max(args.pairs, 50) if args.rate else args.pairs
+    by_form = min(count, args.form_logins)
+    sessions = stack.seed(count, sessions_from=by_form)
+    runs, login_stats = [], {}
+    for rep in range(args.reps):
+        stack.restart_server()
+        if rep == 0:
+            names = [f"b{i}" for i in range(by_form)]
+            formed, login_stats = form_logins(stack.config, names, stack.server_pid)
+            sessions |= formed
+        result = measured(
+            stack,
+            args,
+            rep,
+            calls.run(
+                stack,
+                sessions,
+                duration=args.duration,
+                warmup=args.warmup,
+                rate=args.rate,
+                compression=args.deflate,
+                wait=args.timeout,
+            ),
+        )
+        result["load_avg_1m"] = os.getloadavg()[0]  # others share this machine
+        print(f"  rep {rep + 1}: {json.dumps(result)}", flush=True)
+        runs.append(result)
+    return runs, login_stats
+
+
+def run_idle(stack: Stack, args) -> tuple[list[dict], dict]:
+    levels = [int(n) for n in args.levels.split(",")]
+    sessions = stack.seed(1, max_queue=max(levels) + 100, sessions_from=0)
+    runs = []
+    for rep in range(args.reps):
+        stack.restart_server()
+        result = measured(
+            stack,
+            args,
+            rep,
+            idle.run(
+                stack,
+                sessions,
+                levels=levels,
+                hold=args.hold if rep == 0 else 0,
+                compression=args.deflate,
+            ),
+        )
+        result["load_avg_1m"] = os.getloadavg()[0]  # others share this machine
+        print(f"  rep {rep + 1}: {json.dumps(result)}", flush=True)
+        runs.append(result)
+    return runs, {}
+
+
+def run_fanout(stack: Stack, args) -> tuple[list[dict], dict]:
+    lobby = [int(n) for n in args.lobby.split(",")]
+    sessions = stack.seed(1, max_queue=args.queued + 100, sessions_from=0)
+    runs = []
+    for rep in range(args.reps):
+        stack.restart_server()
+        result = measured(
+            stack,
+            args,
+            rep,
+            fanout.run(
+                stack,
+                sessions,
+                lobby=lobby,
+                queued=args.queued,
+                changes=args.changes,
+                compression=args.deflate,
+            ),
+        )
+        result["load_avg_1m"] = os.getloadavg()[0]  # others share this machine
+        print(f"  rep {rep + 1}: {json.dumps(result)}", flush=True)
+        runs.append(result)
+    return runs, {}
+
+
+def measured(stack: Stack, args, rep: int, work) -> dict:
+    """Run one repetition's coroutine, under py-spy if asked (first rep only)."""
+    if not (args.profile and rep == 0):
+        return asyncio.run(work)
+    path = RESULTS / f"{label_of(args)}.profile.txt"
+    RESULTS.mkdir(exist_ok=True)
+    spy = profile.record(stack.server_pid, path)
+    try:
+        return asyncio.run(work)
+    finally:
+        profile.stop(spy)
+        print(profile.hot(path), flush=True)
+
+
+def label_of(args) -> str:
+    return args.label or f"{args.scenario}-{STARTED}"
+
+
+SCENARIOS = {"calls": run_calls, "idle": run_idle, "fanout": run_fanout}
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    config = Config(
+        server=args.server,
+        layer=args.layer,
+        compression=args.deflate,
+        port=args.port,
+        redis_port=args.redis_port,
+        database=args.database,
+        app=args.app,
+        server_args=tuple(args.server_args.split()),
+        db_pool=args.db_pool,
+        env=dict(item.split("=", 1) for item in args.env),
+    )
+    pin_generator(config)
+    print(f"== {args.scenario}: {config.describe()}", flush=True)
+    with Stack(config) as stack:
+        runs, extra = SCENARIOS[args.scenario](stack, args)
+    report = {
+        "scenario": args.scenario,
+        "args": {
+            k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()
+        },
+        "config": config.describe(),
+        "versions": versions(),
+        "median": median_of(runs),
+        "runs": runs,
+    } | extra
+    print(json.dumps({"median": report["median"]} | extra, indent=1))
+    RESULTS.mkdir(exist_ok=True)
+    out = args.out or RESULTS / f"{label_of(args)}.json"
+    out.write_text(json.dumps(report, indent=1) + "\n")
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,304 @@
+"""The server stack a benchmark runs against, started the way we deploy.
+
+A private redis-server, a fresh PostgreSQL database, and one server process
+(daphne or uvicorn) with the Redis channel layer, pinned with `taskset` to the
+server core while this generator runs on the other one.
+"""
+
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv" / "bin"
+PG_SERVER = "postgres://postgres@127.0.0.1:5432"
+PASSWORD = "bench-password"  # noqa: S105 (a throwaway user of a throwaway db)
+# Consultants stay (with their sessions); queues, calls and presence go.
+RESET_SQL = (
+    "TRUNCATE consult_consultation, consult_ticket, consult_desksocket, "
+    "consult_serverprocess; UPDATE consult_consultant SET presence = 'offline', "
+    "desk_dropped_at = NULL"
+)
+SETTINGS = {"core": "consult.settings", "pubsub": "bench.pubsub_settings"}
+
+
+@dataclass
+class Config:
+    server: str = "daphne"  # or "uvicorn"
+    layer: str = "core"  # or "pubsub"
+    compression: bool = True  # whether the server may negotiate permessage-deflate
+    port: int = 8100
+    redis_port: int = 6400
+    database: str = "consult_bench"
+    server_cpu: int = 0
+    client_cpu: int = 1
+    app: str = "consult.asgi:application"
+    server_args: tuple = ()  # e.g. ("--ping-interval", "300") for daphne
+    db_pool: bool = False  # Django's psycopg pool (needs psycopg-pool)
+    env: dict = field(default_factory=dict)  # extra settings, e.g. CHANNEL_CAPACITY
+
+    @property
+    def database_url(self) -> str:
+        return f"{PG_SERVER}/{self.database}"
+
+    @property
+    def server_database_url(self) -> str:
+        return self.database_url + ("?pool=true" if self.db_pool else "")
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def describe(self) -> str:
+        deflate = "deflate offered" if self.compression else "deflate off"
+        pool = ", db pool" if self.db_pool else ""
+        app = "" if self.app == Config.app else f", app {self.app}"
+        args = f", {' '.join(self.server_args)}" if self.server_args else ""
+        return f"{self.server}, {self.layer} layer, {deflate}{pool}{app}{args}"
+
+
+def pin_generator(config: Config) -> None:
+    """Put this process on the generator core and allow many sockets."""
+    if os.cpu_count() and os.cpu_count() > config.client_cpu:
+        os.sched_setaffinity(0, {config.client_cpu})
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (65536, 65536))
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def server_env(config: Config) -> dict:
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE=SETTINGS[config.layer],
+        DJANGO_SECRET_KEY="bench-only-secret-key",  # noqa: S106
+        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+        DJANGO_SECURE_SSL_REDIRECT="0",
+        DATABASE_URL=config.server_database_url,
+        REDIS_URL=f"redis://127.0.0.1:{config.redis_port}/0",
+        # As deployed behind the proxy (deploy/): X-Forwarded-For is believed
+        # from 127.0.0.1, and every socket and login is logged as JSON.
+        CONSULT_TRUSTED_PROXIES="127.0.0.1",
+        LOG_LEVEL="INFO",
+        LOG_FORMAT="json",
+        PYTHONPATH=str(ROOT),
+    )
+    env.pop("DJANGO_DEBUG", None)
+    env.update(config.env)
+    return env
+
+
+def _run(args: list[str], env: dict | None = None, **kwargs) -> str:
+    done = subprocess.run(
+        args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, **kwargs
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+    return done.stdout
+
+
+class Stack:
+    """Redis, the database and a server; `restart_server()` between repetitions."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.redis: subprocess.Popen | None = None
+        self.server: subprocess.Popen | None = None
+        self.log = Path(f"/tmp/consult-bench-{config.port}.log")  # noqa: S108
+
+    # --- redis and the database --------------------------------------------
+
+    def start_redis(self) -> None:
+        self.redis = subprocess.Popen(
+            [
+                "taskset",
+                "-c",
+                str(self.config.server_cpu),
+                shutil.which("redis-server") or "redis-server",
+                "--port",
+                str(self.config.redis_port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--maxclients",
+                "20000",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(50):
+            ping = subprocess.run(
+                ["redis-cli", "-p", str(self.config.redis_port), "ping"],
+                capture_output=True,
+                text=True,
+            )
+            if ping.stdout.strip() == "PONG":
+                return
+            time.sleep(0.1)
+        raise RuntimeError("private redis-server did not start")
+
+    def fresh_database(self) -> None:
+        psql = ["psql", f"{PG_SERVER}/postgres", "-qc"]
+        name = self.config.database
+        _run([*psql, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'])
+        _run([*psql, f'CREATE DATABASE "{name}"'])
+        env = server_env(self.config)
+        _run([str(VENV / "python"), "manage.py", "migrate", "--noinput"], env=env)
+
+    def seed(self, consultants: int, *, max_queue: int = 20, sessions_from: int = 0):
+        """Create consultants b0..bN-1; session cookies minted for b<sessions_from>+."""
+        out = _run(
+            [
+                str(VENV / "python"),
+                "-m",
+                "bench.seed",
+                "--consultants",
+                str(consultants),
+                "--max-queue",
+                str(max_queue),
+                "--sessions-from",
+                str(sessions_from),
+                "--password",
+                PASSWORD,
+            ],
+            env=server_env(self.config),
+        )
+        return json.loads(out)
+
+    # --- the server -----------------------------------------------------------
+
+    def server_command(self) -> list[str]:
+        c = self.config
+        if c.server == "daphne":
+            return [
+                str(VENV / "daphne"),
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(c.port),
+                *c.server_args,
+                c.app,
+            ]
+        command = [
+            str(VENV / "uvicorn"),
+            c.app,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(c.port),
+            *c.server_args,
+        ]
+        if not c.compression:
+            command.append("--ws-per-message-deflate=false")
+        return command
+
+    def start_server(self) -> None:
+        self.server = subprocess.Popen(
+            ["taskset", "-c", str(self.config.server_cpu), *self.server_command()],
+            cwd=ROOT,
+            env=server_env(self.config),
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.server.poll() is not None:
+                raise RuntimeError(f"server exited; see {self.log}")
+            try:
+                with urllib.request.urlopen(  # noqa: S310 (our own 127.0.0.1)
+                    f"{self.config.http}/accounts/login/", timeout=2
+                ) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"server did not answer in 30 s; see {self.log}")
+
+    def stop_server(self, *, graceful: bool = True) -> None:
+        if self.server is None:
+            return
+        if self.server.poll() is None:
+            os.killpg(self.server.pid, signal.SIGTERM if graceful else signal.SIGKILL)
+            try:
+                self.server.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.server.pid, signal.SIGKILL)
+                self.server.wait(5)
+        self.server = None
+
+    def restart_server(self) -> None:
+        """A fresh server on a clean slate: nothing of the last run leaks in."""
+        self.stop_server()
+        subprocess.run(
+            ["redis-cli", "-p", str(self.config.redis_port), "flushall"],
+            capture_output=True,
+        )
+        _run(["psql", self.config.database_url, "-qc", RESET_SQL])
+        self.start_server()
+
+    @property
+    def server_pid(self) -> int:
+        return self.server.pid
+
+    @property
+    def redis_pid(self) -> int:
+        return self.redis.pid
+
+    def stop(self) -> None:
+        self.stop_server()
+        if self.redis is not None and self.redis.poll() is None:
+            self.redis.terminate()
+            self.redis.wait(10)
+
+    def __enter__(self):
+        try:
+            self.start_redis()
+            self.fresh_database()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def versions() -> dict:
+    out = _run(
+        [str(VENV / "python"), "-c", _VERSIONS],
+    )
+    found = json.loads(out)
+    found["python"] = sys.version.split()[0]
+    # Other engineers change the server while we measure: name the code.
+    found["code"] = subprocess.run(
+        ["git", "describe", "--always", "--dirty"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return found
+
+
+_VERSIONS = """
+import json, importlib.metadata as m
+names = ["Django", "channels", "channels-redis", "daphne", "uvicorn", "redis",
+         "websockets", "Twisted", "autobahn", "psycopg"]
+print(json.dumps({n: m.version(n) for n in names}))
+"""

@@ -1,0 +1,37 @@
+"""The load generator completes real calls against a real daphne, without errors.
+
+A two-pair `calls` run of a few seconds on its own redis-server, database and
+port (bench/stack.py), so that the benchmark suite cannot rot unnoticed.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.processes
+
+
+def test_two_pairs_complete_calls_without_errors(tmp_path):
+    out = tmp_path / "smoke.json"
+    subprocess.run(
+        [
+            sys.executable, "-m", "bench", "calls", "--pairs", "2", "--reps", "1",
+            "--warmup", "1", "--duration", "3", "--timeout", "10",
+            "--port", "8199", "--redis-port", "6409",
+            "--database", "consult_bench_smoke", "--out", str(out),
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )  # fmt: skip
+    result = json.loads(out.read_text())["runs"][0]
+    assert result["errors"] == {}
+    assert result["calls"] > 0
+    assert result["answer_ms"]["n"] > 0
+    assert result["ice_ms"]["n"] >= 16 * result["calls"] // 2

@@ -18,9 +18,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-export SQLITE_PATH="${BROWSER_SQLITE_PATH:-/tmp/browser-db.sqlite3}"
-export SQLITE_TEST_PATH="${BROWSER_SQLITE_TEST_PATH:-/tmp/browser-test.sqlite3}"
+# The suite empties its database: each run gets its own, so that runs by
+# several people on one machine leave each other alone.
+scratch=$(mktemp -d /tmp/browser-db.XXXXXX)
+trap 'rm -rf "$scratch"' EXIT
+export SQLITE_PATH="${BROWSER_SQLITE_PATH:-$scratch/db.sqlite3}"
+export SQLITE_TEST_PATH="${BROWSER_SQLITE_TEST_PATH:-$scratch/test.sqlite3}"
 unset DATABASE_URL REDIS_URL
-exec unshare --net -- bash -c \
+unshare --net -- bash -c \
   'ip link set lo up && exec .venv/bin/python -m pytest -m browser tests/browser "$@"' \
   bash "$@"

@@ -45,6 +45,8 @@ let offerReady = null;
 let heldCandidates = [];
 let mediaTask = Promise.resolve();
 let reconnects = 0;
+// Whether the server has said hello on the current socket.
+let connected = false;
 
 // --- what the caller sees -----------------------------------------------------
 
@@ -68,6 +70,11 @@ function setState(state, text) {
   for (const part of inCallParts) part.hidden = !calling;
   // Until a call, the caller's own camera fills the frame.
   callPanel.classList.toggle("preview", !calling);
+  updateJoinButton();
+}
+
+function updateJoinButton() {
+  joinButton.disabled = !connected || phase !== "idle";
 }
 
 function show(element, text) {
@@ -241,16 +248,13 @@ async function join(event) {
     nameInput.focus();
     return;
   }
-  if (!signaling.open) {
-    show(joinError, "Not connected to the server yet; try again in a moment.");
-    return;
-  }
-  joinButton.disabled = true;
+  if (!connected || phase !== "idle") return;
+  phase = "joining";
+  updateJoinButton();
   const audioOnly = audioOnlyBox.checked;
   remember({ name, reason: reasonInput.value, audioOnly, token: null });
   await mediaTask;
   if (!stream || (!audioOnly && stream.getVideoTracks().length === 0)) await preview();
-  phase = "joining";
   const offer = new Promise((resolve) => {
     offerReady = resolve;
   });
@@ -267,7 +271,6 @@ async function join(event) {
 /** Back to the form, with a fresh preview, to join again. */
 function backToForm(stateText, errorText) {
   finish();
-  joinButton.disabled = false;
   show(joinError, errorText);
   setState("idle", stateText);
   preview();
@@ -292,6 +295,8 @@ signaling.on("socket:open", () => {
 });
 
 signaling.on("socket:close", () => {
+  connected = false;
+  updateJoinButton();
   if (phase === "queued" || phase === "call") setState("reconnecting");
 });
 
@@ -304,13 +309,14 @@ function showPresence(consultants) {
 
 signaling.on("hello", (frame) => {
   iceServers = Array.isArray(frame.ice_servers) ? frame.ice_servers : [];
+  connected = true;
+  updateJoinButton();
   showPresence(frame.consultants || []);
 });
 signaling.on("consultants", (frame) => showPresence(frame.consultants || []));
 
 signaling.on("queued", (frame) => {
   remember({ token: frame.token });
-  joinButton.disabled = false;
   if (phase !== "call") {
     phase = "queued";
     flushCandidates();
@@ -400,7 +406,6 @@ $('[data-testid="hangup"]').addEventListener("click", () => {
 
 $("[data-again]").addEventListener("click", async () => {
   setState("idle");
-  joinButton.disabled = false;
   await preview();
   nameInput.focus();
 });

@@ -55,7 +55,11 @@ def join(page: Page, name: str, *, reason: str = "", audio_only: bool = False):
     page.get_by_test_id("caller-reason").fill(reason)
     page.get_by_test_id("caller-audio-only").set_checked(audio_only)
     page.get_by_test_id("caller-join").click()
-    expect_state(page, "queued")
+    try:
+        expect_state(page, "queued")
+    except AssertionError as error:
+        why = page.locator("[data-join-error]").text_content()
+        raise AssertionError(f"not queued; the page says {why!r}") from error
 
 
 def queue_items(desk: Page):

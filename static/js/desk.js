@@ -130,6 +130,10 @@ function newItem(ticket) {
 
 function fillItem(item, caller) {
   item.querySelector("[data-name]").textContent = caller.name;
+  // Each item's buttons say whom they act on, for screen readers.
+  item.querySelector('[data-testid="accept"]').setAttribute("aria-label", `Accept ${caller.name}`);
+  item.querySelector('[data-testid="refuse"]').setAttribute("aria-label", `Refuse ${caller.name}`);
+  item.querySelector("[data-refuse-label]").textContent = `Reason for refusing ${caller.name}`;
   item.querySelector("[data-reason]").textContent = caller.reason || "";
   item.querySelector("[data-audio-only]").hidden = !caller.audio_only;
   item.querySelector("[data-reconnecting]").hidden = !caller.reconnecting;

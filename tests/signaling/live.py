@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -208,8 +209,10 @@ def server_env(*, database_url: str, redis_url: str, secret_key: str) -> dict:
     return env
 
 
-def start_servers(count: int, log_dir: Path, redis_url: str) -> list[Server]:
-    """Start `count` servers on this test's database and wait until each answers."""
+@contextmanager
+def running_servers(count: int, log_dir: Path, redis_url: str):
+    """`count` servers on this test's database, each answering; killed on exit,
+    their logs printed (pytest shows them when the test failed)."""
     env = server_env(
         database_url=database_url(connection.settings_dict),
         redis_url=redis_url,
@@ -221,11 +224,11 @@ def start_servers(count: int, log_dir: Path, redis_url: str) -> list[Server]:
             server.start()
         for server in servers:
             server.wait_ready()
-    except BaseException:
+        yield servers
+    finally:
         for server in servers:
             server.kill()
-        raise
-    return servers
+            print(f"--- {server.name} log ---\n{server.log.read_text()[-4000:]}")
 
 
 class Redis(Process):

@@ -18,8 +18,8 @@ from tests.signaling.live import (
     END_OF_CANDIDATES,
     ODD_OFFER,
     Peer,
+    running_servers,
     set_up_call,
-    start_servers,
 )
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
@@ -37,10 +37,8 @@ def servers(transactional_db, tmp_path):
     pytest-django flushes the tables under them.
     """
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-    started = start_servers(2, tmp_path, redis_url)
-    yield started
-    for server in started:
-        server.kill()
+    with running_servers(2, tmp_path, redis_url) as started:
+        yield started
 
 
 async def test_call_between_two_processes_relays_every_message(servers):

@@ -15,8 +15,8 @@ from tests.signaling.live import (
     Peer,
     Redis,
     free_port,
+    running_servers,
     set_up_call,
-    start_servers,
 )
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
@@ -38,10 +38,8 @@ def redis(tmp_path):
 
 @pytest.fixture
 def servers(transactional_db, redis, tmp_path):
-    started = start_servers(2, tmp_path, redis.url)
-    yield started
-    for server in started:
-        server.kill()
+    with running_servers(2, tmp_path, redis.url) as started:
+        yield started
 
 
 async def relay_both_ways(caller, desk, candidate=CANDIDATE):

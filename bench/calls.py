@@ -6,6 +6,7 @@ Only what happens inside the measuring window (after the warm-up) counts.
 """
 
 import asyncio
+import os
 import time
 from collections import Counter
 from contextlib import suppress
@@ -162,11 +163,14 @@ async def run(
     recorder.open = True
     server.start()
     redis.start()
+    generator0 = sum(os.times()[:2])
     started = time.monotonic()
     await asyncio.sleep(duration)
     recorder.open = False
     elapsed = time.monotonic() - started
     server_cpu, redis_cpu = server.cpu(), redis.cpu()
+    # Near 1.0 means the generator, not the server, set the pace.
+    generator_share = (sum(os.times()[:2]) - generator0) / elapsed
     # Calls still in flight are dropped, not waited for: under overload one
     # call can take longer than the whole window.
     task.cancel()
@@ -178,6 +182,7 @@ async def run(
         "calls_per_s": calls / elapsed,
         "server_cpu_ms_per_call": 1000 * server_cpu / calls if calls else None,
         "server_cpu_share": server_cpu / elapsed,
+        "generator_cpu_share": generator_share,
         "redis_cpu_ms_per_call": 1000 * redis_cpu / calls if calls else None,
         "peak_rss_mb": memory_kb(stack.server_pid)["peak"] / 1024,
         "deflate": sorted(recorder.deflate),

@@ -227,13 +227,6 @@ class Peer:
         except Exception:  # noqa: S110 (closing a socket that is gone is fine)
             pass
 
-    @property
-    def server_closed(self) -> int | None:
-        """The close code if the server closed this socket, else None."""
-        if self.ws.close_code is None:
-            return None
-        return self.ws.close_code
-
 
 def _closed(error: ConnectionClosed) -> str:
     code = error.rcvd.code if error.rcvd else "no-close-frame"

@@ -10,7 +10,7 @@ PARALLEL=--app=bench.parallel_db:application
 
 # idle and fan-out (the slow ones: every join costs more as the queue grows)
 run idle --db-pool --reps 1 --label idle-pool
-run fanout --db-pool --reps 1 --label fanout-pool
+run fanout --db-pool --reps 2 --label fanout-pool
 # calls, closed loop: as deployed, with the database pool, and with the pool
 # plus database calls on a thread pool (bench/parallel_db.py)
 for n in 50 200; do
@@ -20,6 +20,9 @@ for n in 50 200; do
 done
 run calls --pairs 1000 --db-pool --warmup 20 --duration 30 --timeout 60 --reps 1 \
   --label calls-1000-pool
+# where the time goes (py-spy on the server), as deployed and with the pool
+run calls --pairs 50 --reps 1 --profile --label profile-calls-50
+run calls --pairs 50 --reps 1 --db-pool --profile --label profile-calls-50-pool
 # calls, open loop (light load)
 run calls --rate 10 --warmup 5 --db-pool --label light-10-pool
 run calls --rate 2 --warmup 5 --reps 2 --db-pool --label light-2-pool

@@ -328,6 +328,9 @@ async def set_up_call(caller_server, desk_server):
     queued = await caller.expect("queued")
     assert queued["position"] == 1
     await caller.send("ice", candidate=CANDIDATE)
+    # A socket's frames are handled in order: after this pong, it is stored.
+    await caller.send("ping")
+    await caller.expect("pong")
 
     # The queue change crosses to the desk's process through the hub group.
     queue = await desk.push("queue", lambda frame: frame["callers"])

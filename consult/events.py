@@ -19,9 +19,14 @@ class Tell:
 
 @dataclass(frozen=True)
 class QueueChanged:
-    """A consultant's queue changed: desks, waiting callers and the lobby must hear."""
+    """A consultant's queue changed: desks, waiting callers and the lobby must hear.
+
+    `moved` is False when no waiting caller's place can have changed (a join at
+    the tail, a drop or a comeback), which spares re-reading every position.
+    """
 
     consultant_id: int
+    moved: bool = True
 
 
 @dataclass(frozen=True)

@@ -158,22 +158,29 @@ def ticket_create(
     position, eta = ticket_position(ticket)
     queued = {"ticket": str(ticket.id), "token": token, "position": position}
     queued["eta_seconds"] = eta
-    return Result((ticket, queued), [QueueChanged(consultant.id)])
+    return Result((ticket, queued), [QueueChanged(consultant.id, moved=False)])
+
+
+def ticket_add_candidate(*, channel: str, candidate: dict) -> Result:
+    """Relay a caller's ICE candidate live, or keep it while the caller waits."""
+    ice = {"type": "ice", "candidate": candidate}
+    try:
+        # In a call, one read and no lock: candidates come in bursts.
+        return consultation_relay(channel=channel, party=Party.CALLER, frame=ice)
+    except errors.NotInCall:
+        return _keep_candidate(channel=channel, candidate=candidate)
 
 
 @transaction.atomic
-def ticket_add_candidate(*, channel: str, candidate: dict) -> Result:
-    """Keep a waiting caller's ICE candidate for the consultant, or relay it live."""
+def _keep_candidate(*, channel: str, candidate: dict) -> Result:
     ticket = _caller_ticket(channel, lock=True)
-    if ticket.state == WAITING:
-        if len(ticket.candidates) < MAX_CANDIDATES:
-            ticket.candidates.append(candidate)
-            ticket.save(update_fields=["candidates"])
-        return Result()
-    call = _call_of(channel, Party.CALLER)
-    return Result(
-        None, _tell(call.consultant_channel, {"type": "ice", "candidate": candidate})
-    )
+    if ticket.state != WAITING:  # accepted since the first read
+        ice = {"type": "ice", "candidate": candidate}
+        return consultation_relay(channel=channel, party=Party.CALLER, frame=ice)
+    if len(ticket.candidates) < MAX_CANDIDATES:
+        ticket.candidates.append(candidate)
+        ticket.save(update_fields=["candidates"])
+    return Result()
 
 
 @transaction.atomic
@@ -213,7 +220,7 @@ def ticket_resume(*, token: str, channel: str, process: str) -> Result:
     )
     kind, payload = _as_resumed(ticket, token)
     if kind == "queued":
-        events.append(QueueChanged(ticket.consultant_id))
+        events.append(QueueChanged(ticket.consultant_id, moved=False))
     else:
         back = {"type": "peer", "state": "back"}
         events += _tell(ticket.consultation.consultant_channel, back)
@@ -246,7 +253,7 @@ def caller_dropped(*, channel: str) -> Result:
         caller_channel="", dropped_at=timezone.now()
     )
     if ticket.state == WAITING:
-        return Result(None, [QueueChanged(ticket.consultant_id)])
+        return Result(None, [QueueChanged(ticket.consultant_id, moved=False)])
     call = Consultation.objects.get(ticket=ticket)
     reconnecting = {"type": "peer", "state": "reconnecting"}
     return Result(None, _tell(call.consultant_channel, reconnecting))

@@ -10,7 +10,6 @@ import json
 import logging
 import time
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -21,6 +20,7 @@ from consult.models import Consultant
 from consult.observability import ERRORS, RELAYED
 
 from . import audit, limits, runtime
+from .db import db
 from .groups import LayerUnavailable, publish
 from .messages import ProtocolError, parse
 
@@ -49,11 +49,6 @@ class TokenBucket:
             return False
         self.tokens -= 1
         return True
-
-
-def call(service):
-    """Run a sync service in the database thread."""
-    return database_sync_to_async(service)
 
 
 class SignalingConsumer(AsyncWebsocketConsumer):
@@ -123,7 +118,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
 
     async def run(self, service, **kwargs):
         """Call a service, publish its events after commit, return its answer."""
-        result = await call(service)(**kwargs)
+        result = await db(service)(**kwargs)
         await publish(result.events)
         return result.value
 
@@ -175,7 +170,7 @@ class CallerConsumer(SignalingConsumer):
     async def open(self):
         await self.accept()
         self.runtime.hub.watch_lobby(self)
-        consultants = await call(selectors.consultants_for_lobby)()
+        consultants = await self.runtime.hub.consultants()
         await self.send_frame(
             "hello", role="caller", ice_servers=ice_servers(), consultants=consultants
         )
@@ -261,7 +256,7 @@ class DeskConsumer(SignalingConsumer):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             return await self.close(code=CLOSE_NOT_LOGGED_IN)
-        self.consultant = await call(_consultant_of)(user)
+        self.consultant = await db(_consultant_of)(user)
         if self.consultant is None:
             return await self.close(code=CLOSE_NOT_CONSULTANT)
         self.runtime.hub.watch_desk(self, self.consultant.id)
@@ -271,7 +266,7 @@ class DeskConsumer(SignalingConsumer):
             channel=self.channel_name,
             process=self.runtime.process,
         )
-        status, callers = await call(_desk_state)(self.consultant)
+        status, callers = await db(_desk_state)(self.consultant)
         await self.send_frame(
             "hello",
             role="consultant",

@@ -33,8 +33,13 @@ def relay_event(frame: dict) -> dict:
 
 
 def hub_event(event: QueueChanged | PresenceChanged) -> dict:
-    kind = HUB_QUEUE if isinstance(event, QueueChanged) else HUB_PRESENCE
-    return {"type": kind, "consultant": event.consultant_id}
+    if isinstance(event, QueueChanged):
+        return {
+            "type": HUB_QUEUE,
+            "consultant": event.consultant_id,
+            "moved": event.moved,
+        }
+    return {"type": HUB_PRESENCE, "consultant": event.consultant_id}
 
 
 class LayerUnavailable(Exception):

@@ -16,10 +16,11 @@ import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Hashable
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 
 from consult import selectors
+
+from .db import db
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,9 @@ class Hub:
         # consultant id -> {consumer: ticket id}; the last position sent per consumer.
         self.waiting: dict[int, dict] = defaultdict(dict)
         self.sent_position: dict = {}
+        # The lobby as last read, valid until the next change event.
+        self.lobby_state: list[dict] | None = None
+        self.lobby_version = 0
         self.coalescer = Coalescer(settings.CONSULT_COALESCE_SECONDS, self._push)
 
     # --- who watches what -----------------------------------------------------
@@ -96,41 +100,62 @@ class Hub:
 
     # --- changes ----------------------------------------------------------------
 
-    def queue_changed(self, consultant_id: int) -> None:
+    def queue_changed(self, consultant_id: int, *, moved: bool = True) -> None:
+        self._lobby_changed()
         self.coalescer.changed(("queue", consultant_id))
-        self.coalescer.changed(LOBBY)
+        if moved:
+            self.coalescer.changed(("positions", consultant_id))
 
     def presence_changed(self, consultant_id: int) -> None:
-        # The wait estimate depends on presence, so positions are pushed again too.
-        self.queue_changed(consultant_id)
+        self._lobby_changed()
+        # The wait estimate depends on presence.
+        self.coalescer.changed(("positions", consultant_id))
+
+    def _lobby_changed(self) -> None:
+        self.lobby_version += 1
+        self.lobby_state = None
+        self.coalescer.changed(LOBBY)
+
+    async def consultants(self) -> list[dict]:
+        """The lobby for a new socket: as last pushed, unless it changed since."""
+        if self.lobby_state is None:
+            await self._read_lobby()
+        return self.lobby_state
+
+    async def _read_lobby(self) -> list[dict]:
+        version = self.lobby_version
+        consultants = await db(selectors.consultants_for_lobby)()
+        if version == self.lobby_version:  # no change came in meanwhile
+            self.lobby_state = consultants
+        return consultants
 
     async def _push(self, key) -> None:
-        if key == LOBBY:
+        kind = key[0]
+        if kind == "lobby":
             await self._push_lobby()
-        else:
+        elif kind == "queue":
             await self._push_queue(key[1])
+        else:
+            await self._push_positions(key[1])
 
     async def _push_lobby(self) -> None:
-        if not self.lobby:
-            return
-        consultants = await database_sync_to_async(selectors.consultants_for_lobby)()
-        await _send_all(
-            list(self.lobby), {"type": "consultants", "consultants": consultants}
-        )
+        if self.lobby:
+            consultants = await self._read_lobby()
+            frame = {"type": "consultants", "consultants": consultants}
+            await _send_all(list(self.lobby), frame)
 
     async def _push_queue(self, consultant_id: int) -> None:
         desks = list(self.desks.get(consultant_id, ()))
-        watchers = dict(self.waiting.get(consultant_id, {}))
         if desks:
-            callers = await database_sync_to_async(selectors.queue_for)(consultant_id)
+            callers = await db(selectors.queue_for)(consultant_id)
             await _send_all(desks, {"type": "queue", "callers": callers})
-        if watchers:
-            await self._push_positions(consultant_id, watchers)
 
-    async def _push_positions(self, consultant_id: int, watchers: dict) -> None:
-        order, estimate = await database_sync_to_async(_order_and_estimate)(
-            consultant_id
-        )
+    async def _push_positions(self, consultant_id: int) -> None:
+        watchers = dict(self.waiting.get(consultant_id, {}))
+        if not watchers:
+            return
+
+        order, estimate = await db(_order_and_estimate)(consultant_id)
         index = {ticket: i + 1 for i, ticket in enumerate(order)}
         for consumer, ticket in watchers.items():
             position = index.get(ticket)

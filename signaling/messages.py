@@ -183,7 +183,7 @@ ROLES = {"caller": CALLER, "consultant": CONSULTANT}
 
 
 def _unstorable(data) -> bool:
-    """Whether any key or string in the frame holds a character in `_UNSTORABLE`."""
+    """Whether any key or string in `data` holds a character in `_UNSTORABLE`."""
     stack = [data]
     while stack:
         value = stack.pop()
@@ -208,8 +208,6 @@ def parse(raw: str | bytes | None, role: str) -> Message:
         data = json.loads(raw)
     except (ValueError, RecursionError):
         raise ProtocolError("frames must be JSON") from None
-    if _unstorable(data):
-        raise ProtocolError("strings must not hold NUL or lone surrogates")
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
         raise ProtocolError('a frame must be an object with a string "type"')
     spec = ROLES[role].get(data["type"])
@@ -224,4 +222,7 @@ def parse(raw: str | bytes | None, role: str) -> Message:
             _fail(name, "is required")
         else:
             fields[name] = check(value, name)
+    # Only what is kept or relayed must be storable; ignored fields may hold anything.
+    if _unstorable(fields):
+        raise ProtocolError("strings must not hold NUL or lone surrogates")
     return Message(data["type"], fields)

@@ -12,12 +12,12 @@ import asyncio
 import logging
 import uuid
 
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
 from consult import services
 
+from .db import db
 from .groups import HUB_GROUP, HUB_PRESENCE, HUB_QUEUE, publish
 from .hub import Hub
 
@@ -36,7 +36,7 @@ class Runtime:
     async def start(self) -> None:
         self.channel = await self.layer.new_channel()
         await self.layer.group_add(HUB_GROUP, self.channel)
-        await database_sync_to_async(services.process_heartbeat)(process=self.process)
+        await db(services.process_heartbeat)(process=self.process)
         self.tasks = [
             self.loop.create_task(self._listen()),
             self.loop.create_task(self._beat()),
@@ -48,7 +48,7 @@ class Runtime:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
-        await database_sync_to_async(services.process_stopped)(process=self.process)
+        await db(services.process_stopped)(process=self.process)
 
     async def _listen(self) -> None:
         while True:
@@ -60,7 +60,7 @@ class Runtime:
                 continue
             kind, consultant = message.get("type"), message.get("consultant")
             if kind == HUB_QUEUE:
-                self.hub.queue_changed(consultant)
+                self.hub.queue_changed(consultant, moved=message.get("moved", True))
             elif kind == HUB_PRESENCE:
                 self.hub.presence_changed(consultant)
 
@@ -69,9 +69,7 @@ class Runtime:
         # other processes take this one for dead and drop all its sockets.
         while True:
             try:
-                await database_sync_to_async(services.process_heartbeat)(
-                    process=self.process
-                )
+                await db(services.process_heartbeat)(process=self.process)
             except Exception:
                 log.exception("heartbeat failed; trying again")
             await asyncio.sleep(settings.CONSULT_HEARTBEAT_SECONDS)
@@ -82,7 +80,7 @@ class Runtime:
                 # While Redis is down this fails and the sweep waits, so
                 # that what it ends is told once Redis can carry it.
                 await self.layer.group_add(HUB_GROUP, self.channel)
-                result = await database_sync_to_async(services.sweep)()
+                result = await db(services.sweep)()
                 await publish(result.events)
             except Exception:
                 log.exception("sweep failed; trying again")

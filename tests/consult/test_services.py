@@ -32,7 +32,7 @@ def test_join_announces_the_queue_change(consultant):
         channel="c1",
         process="p",
     )
-    assert result.events == [QueueChanged(consultant.id)]
+    assert result.events == [QueueChanged(consultant.id, moved=False)]
 
 
 def test_join_unknown_or_inactive_consultant_is_refused(consultant):

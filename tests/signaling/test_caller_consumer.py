@@ -368,7 +368,8 @@ async def test_waiting_caller_without_comeback_leaves_the_queue(ada, settings):
     callers = (await receive_type(desk, "queue"))["callers"]
     while not (callers and callers[0]["reconnecting"]):
         callers = (await receive_type(desk, "queue"))["callers"]
-    assert (await receive_type(desk, "queue", wait=5))["callers"] == []
+    while callers:  # the same state may be pushed again before the grace ends
+        callers = (await receive_type(desk, "queue", wait=5))["callers"]
     assert (await Consultation.objects.aget()).outcome == "abandoned"
     await desk.disconnect()
 

@@ -35,6 +35,9 @@ async def a_call(name: str):
     )
     await receive_type(caller, "queued")
     await caller.send_json_to({"type": "ice", "candidate": CANDIDATE})
+    # Frames are handled in order: the pong means the candidate is stored.
+    await caller.send_json_to({"type": "ping"})
+    await receive_type(caller, "pong")
     await desk.send_json_to({"type": "accept"})
     await receive_type(desk, "caller")
     await desk.send_json_to(

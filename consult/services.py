@@ -63,9 +63,10 @@ def _end_ticket(ticket: Ticket, now: datetime) -> None:
     )
 
 
-def _record(ticket: Ticket, *, outcome: str, by: str, reason: str, now: datetime):
-    """History of a request that ended without a call."""
-    return Consultation.objects.create(
+def _leave_queue(ticket: Ticket, *, outcome: str, by: str, reason: str, now):
+    """End a waiting ticket, and keep its history: a request that got no call."""
+    _end_ticket(ticket, now)
+    Consultation.objects.create(
         consultant_id=ticket.consultant_id,
         ticket=ticket,
         caller_name=ticket.caller_name,
@@ -77,6 +78,16 @@ def _record(ticket: Ticket, *, outcome: str, by: str, reason: str, now: datetime
         end_reason=reason,
         outcome=outcome,
     )
+
+
+def _refuse(ticket: Ticket, *, by: str, reason: str, now: datetime) -> list[Tell]:
+    """Turn a waiting caller away: the history, and the `refused` frame for them."""
+    _leave_queue(ticket, outcome=Outcome.REFUSED, by=by, reason=reason, now=now)
+    return _tell(ticket.caller_channel, {"type": "refused", "reason": reason})
+
+
+def _process_timeout() -> timedelta:
+    return timedelta(seconds=settings.CONSULT_PROCESS_TIMEOUT_SECONDS)
 
 
 def _caller_ticket(channel: str, *, lock: bool = False) -> Ticket:
@@ -190,8 +201,7 @@ def ticket_cancel(*, channel: str) -> Result:
     if ticket.state != WAITING:
         raise errors.NotQueued
     now = timezone.now()
-    _end_ticket(ticket, now)
-    _record(ticket, outcome=Outcome.CANCELLED, by=Party.CALLER, reason="", now=now)
+    _leave_queue(ticket, outcome=Outcome.CANCELLED, by=Party.CALLER, reason="", now=now)
     return Result(None, [QueueChanged(ticket.consultant_id)])
 
 
@@ -323,7 +333,7 @@ def desk_closed(*, consultant_id: int, channel: str) -> Result:
 
 def _live_desk(consultant_id: int, now: datetime) -> DeskSocket | None:
     """The consultant's newest desk on a process that is still alive."""
-    timeout = timedelta(seconds=settings.CONSULT_PROCESS_TIMEOUT_SECONDS)
+    timeout = _process_timeout()
     alive = ServerProcess.objects.filter(heartbeat_at__gte=now - timeout)
     return (
         DeskSocket.objects.filter(consultant_id=consultant_id, process__in=alive)
@@ -415,11 +425,7 @@ def ticket_refuse(*, consultant_id: int, ticket_id: str, reason: str) -> Result:
     if ticket is None:
         raise errors.TicketGone
     now = timezone.now()
-    _end_ticket(ticket, now)
-    _record(
-        ticket, outcome=Outcome.REFUSED, by=Party.CONSULTANT, reason=reason, now=now
-    )
-    events = _tell(ticket.caller_channel, {"type": "refused", "reason": reason})
+    events = _refuse(ticket, by=Party.CONSULTANT, reason=reason, now=now)
     return Result(None, [*events, QueueChanged(consultant_id)])
 
 
@@ -499,7 +505,7 @@ def sweep(*, now: datetime | None = None) -> Result:
 
 
 def _sweep_dead_processes(now: datetime) -> list:
-    timeout = timedelta(seconds=settings.CONSULT_PROCESS_TIMEOUT_SECONDS)
+    timeout = _process_timeout()
     events = []
     for process in ServerProcess.objects.filter(heartbeat_at__lt=now - timeout):
         with transaction.atomic():
@@ -535,8 +541,7 @@ def _sweep_waiting(cutoff: datetime, now: datetime) -> list:
             )
             if ticket is None:
                 continue
-            _end_ticket(ticket, now)
-            _record(
+            _leave_queue(
                 ticket,
                 outcome=Outcome.ABANDONED,
                 by=Party.CALLER,
@@ -604,16 +609,8 @@ def _sweep_desks(cutoff: datetime, now: datetime) -> list:
             for ticket in Ticket.objects.select_for_update().filter(
                 consultant_id=pk, state=WAITING
             ):
-                _end_ticket(ticket, now)
-                _record(
-                    ticket,
-                    outcome=Outcome.REFUSED,
-                    by=Party.SYSTEM,
-                    reason=OFFLINE_REASON,
-                    now=now,
-                )
-                events += _tell(
-                    ticket.caller_channel, {"type": "refused", "reason": OFFLINE_REASON}
+                events += _refuse(
+                    ticket, by=Party.SYSTEM, reason=OFFLINE_REASON, now=now
                 )
             events += [PresenceChanged(pk), QueueChanged(pk)]
     return events

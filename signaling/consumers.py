@@ -138,8 +138,8 @@ class SignalingConsumer(AsyncWebsocketConsumer):
     async def on_ping(self):
         await self.send_frame("pong")
 
-    async def on_ice(self, candidate):
-        frame = {"type": "ice", "candidate": candidate}
+    async def relay(self, frame: dict):
+        """Pass a frame to the other party of this socket's call."""
         await self.run(
             services.consultation_relay,
             channel=self.channel_name,
@@ -147,14 +147,11 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             frame=frame,
         )
 
+    async def on_ice(self, candidate):
+        await self.relay({"type": "ice", "candidate": candidate})
+
     async def on_offer(self, offer):
-        frame = {"type": "offer", "offer": offer}
-        await self.run(
-            services.consultation_relay,
-            channel=self.channel_name,
-            party=self.role,
-            frame=frame,
-        )
+        await self.relay({"type": "offer", "offer": offer})
 
     async def on_hangup(self):
         await self.run(
@@ -234,13 +231,7 @@ class CallerConsumer(SignalingConsumer):
         await self.send_frame("cancelled")
 
     async def on_answer(self, answer):
-        frame = {"type": "answer", "answer": answer}
-        await self.run(
-            services.consultation_relay,
-            channel=self.channel_name,
-            party=self.role,
-            frame=frame,
-        )
+        await self.relay({"type": "answer", "answer": answer})
 
 
 class DeskConsumer(SignalingConsumer):

@@ -11,10 +11,30 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Tell:
-    """Send one frame to one socket, named by the database, never by a client."""
+    """Send one frame to one socket, named by the database, never by a client.
+
+    `call` names the consultation a frame belongs to, so that a socket can drop
+    the stragglers of a call it has already left.
+    """
 
     channel: str
     frame: dict[str, Any]
+    call: int | None = None
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a party's frames go in a call: the other party's socket, "" while away.
+
+    The database gives it once; a consumer reuses it for the call's later
+    frames until an event says the other party moved (see `signaling.consumers`).
+    """
+
+    call: int
+    peer: str
+
+    def tell(self, frame: dict[str, Any]) -> list[Tell]:
+        return [Tell(self.peer, frame, call=self.call)] if self.peer else []
 
 
 @dataclass(frozen=True)

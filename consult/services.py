@@ -16,7 +16,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from . import errors
-from .events import PresenceChanged, QueueChanged, Released, Result, Tell
+from .events import PresenceChanged, QueueChanged, Released, Result, Route, Tell
 from .models import (
     Consultant,
     Consultation,
@@ -121,9 +121,9 @@ def _other_channel(call: Consultation, party: str) -> str:
     )
 
 
-def _tell(channel: str, frame: dict) -> list[Tell]:
+def _tell(channel: str, frame: dict, *, call: int | None = None) -> list[Tell]:
     """A frame for a socket, or nothing while that party is away."""
-    return [Tell(channel, frame)] if channel else []
+    return [Tell(channel, frame, call=call)] if channel else []
 
 
 # --- Callers ------------------------------------------------------------------
@@ -173,7 +173,8 @@ def ticket_create(
 
 
 def ticket_add_candidate(*, channel: str, candidate: dict) -> Result:
-    """Relay a caller's ICE candidate live, or keep it while the caller waits."""
+    """Relay a caller's ICE candidate live (valued with the route), or keep it
+    while the caller waits (valued None)."""
     ice = {"type": "ice", "candidate": candidate}
     try:
         # In a call, one read and no lock: candidates come in bursts.
@@ -435,7 +436,8 @@ def consultation_answer(*, channel: str, answer: dict) -> Result:
     call = _call_of(channel, Party.CONSULTANT, lock=True)
     caller_channel = call.ticket.caller_channel
     if call.connected_at is not None or not caller_channel:
-        return Result(None, _tell(caller_channel, {"type": "answer", "answer": answer}))
+        relayed = {"type": "answer", "answer": answer}
+        return Result(None, _tell(caller_channel, relayed, call=call.id))
     Consultation.objects.filter(pk=call.pk).update(connected_at=timezone.now())
     accepted = {
         "type": "accepted",
@@ -447,9 +449,13 @@ def consultation_answer(*, channel: str, answer: dict) -> Result:
 
 
 def consultation_relay(*, channel: str, party: str, frame: dict) -> Result:
-    """Pass a frame to the other party of this socket's call, and no one else."""
+    """Pass a frame to the other party of this socket's call, and no one else.
+
+    The value is the `Route` taken, for the consumer to reuse.
+    """
     call = _call_of(channel, party)
-    return Result(None, _tell(_other_channel(call, party), frame))
+    route = Route(call.id, _other_channel(call, party))
+    return Result(route, route.tell(frame))
 
 
 def _end_call(call: Consultation, *, outcome: str, by: str, reason: str, now: datetime):
@@ -469,8 +475,8 @@ def consultation_end(*, channel: str, party: str) -> Result:
     call = _call_of(channel, party, lock=True)
     other = _other_channel(call, party)
     _end_call(call, outcome=Outcome.COMPLETED, by=party, reason="", now=timezone.now())
-    events = _tell(other, {"type": "hangup", "by": party})
-    return Result(None, [*events, PresenceChanged(call.consultant_id)])
+    events = _tell(other, {"type": "hangup", "by": party}, call=call.id)
+    return Result(call.id, [*events, PresenceChanged(call.consultant_id)])
 
 
 # --- Liveness: process heartbeats and the grace period ------------------------
@@ -581,9 +587,8 @@ def _sweep_calls(cutoff: datetime, now: datetime) -> list:
                 reason="disconnected",
                 now=now,
             )
-            events += _tell(
-                other, {"type": "hangup", "by": by, "reason": "disconnected"}
-            )
+            hangup = {"type": "hangup", "by": by, "reason": "disconnected"}
+            events += _tell(other, hangup, call=call.id)
             events.append(PresenceChanged(call.consultant_id))
     return events
 

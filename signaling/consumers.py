@@ -15,6 +15,7 @@ from django.conf import settings
 
 from consult import selectors, services
 from consult.errors import ConsultError
+from consult.events import Route
 from consult.ice import ice_servers
 from consult.models import Consultant
 from consult.observability import ERRORS, RELAYED
@@ -34,6 +35,9 @@ CLOSE_TRY_AGAIN = 1013
 # that allowance comes back.
 BAD_FRAME_BURST = 10
 BAD_FRAMES_PER_SECOND = 0.2
+# Frames after which the other party of a call may sit on another socket, or
+# the call is over: the next relay asks the database again.
+ROUTE_CHANGES = frozenset({"accepted", "resumed", "peer", "hangup"})
 
 
 class TokenBucket:
@@ -62,6 +66,10 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         self.bad_frames = TokenBucket(BAD_FRAMES_PER_SECOND, BAD_FRAME_BURST)
         # Hub pushes wait here until the socket has had its `hello`.
         self.held: list[str] | None = []
+        # The other party of this socket's call, as the database last named it;
+        # and the calls this socket has left, whose late frames are dropped.
+        self.route: Route | None = None
+        self.ended: set[int] = set()
         self.runtime = await runtime.current()
         await self.open()
 
@@ -132,20 +140,42 @@ class SignalingConsumer(AsyncWebsocketConsumer):
 
     async def relay_frame(self, event):
         """A frame the database routed to this socket (see `signaling.groups`)."""
-        RELAYED.labels(event["frame"].get("type", "")).inc()
-        await self.send(text_data=json.dumps(event["frame"]))
+        frame, call = event["frame"], event.get("call")
+        if call in self.ended:
+            return  # sent on a route that was cached before the call ended
+        kind = frame.get("type", "")
+        if kind in ROUTE_CHANGES:
+            self.route = None
+        if kind == "hangup" and call is not None:
+            self.ended.add(call)
+        RELAYED.labels(kind).inc()
+        await self.send(text_data=json.dumps(frame))
 
     async def on_ping(self):
         await self.send_frame("pong")
 
     async def relay(self, frame: dict):
-        """Pass a frame to the other party of this socket's call."""
-        await self.run(
-            services.consultation_relay,
-            channel=self.channel_name,
-            party=self.role,
-            frame=frame,
+        """Pass a frame to the other party of this socket's call.
+
+        The first frame of a call asks the database for the route; the rest
+        reuse it, which keeps an ICE burst off the database. The route can only
+        name a socket that is or was the other party of this call, and the
+        receiver drops frames of calls it has left.
+        """
+        if self.route is not None:
+            return await publish(self.route.tell(frame))
+        self.learn(
+            await self.run(
+                services.consultation_relay,
+                channel=self.channel_name,
+                party=self.role,
+                frame=frame,
+            )
         )
+
+    def learn(self, route: Route | None):
+        # An absent party comes back on a new socket: ask again next time.
+        self.route = route if route is not None and route.peer else None
 
     async def on_ice(self, candidate):
         await self.relay({"type": "ice", "candidate": candidate})
@@ -154,9 +184,11 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         await self.relay({"type": "offer", "offer": offer})
 
     async def on_hangup(self):
-        await self.run(
+        self.route = None
+        call = await self.run(
             services.consultation_end, channel=self.channel_name, party=self.role
         )
+        self.ended.add(call)
 
 
 class CallerConsumer(SignalingConsumer):
@@ -212,14 +244,19 @@ class CallerConsumer(SignalingConsumer):
         await self.send_frame(kind, **payload)
 
     async def on_ice(self, candidate):
-        await self.run(
-            services.ticket_add_candidate,
-            channel=self.channel_name,
-            candidate=candidate,
+        if self.route is not None:
+            return await self.relay({"type": "ice", "candidate": candidate})
+        self.learn(
+            await self.run(
+                services.ticket_add_candidate,
+                channel=self.channel_name,
+                candidate=candidate,
+            )
         )
 
     async def ticket_released(self, event):
         """A newer socket resumed the ticket (see `services.ticket_resume`)."""
+        self.route = None
         self.runtime.hub.unwatch_ticket(self)
         await self.send_error(
             "bad_token", "This ticket was resumed on another connection."

@@ -28,8 +28,8 @@ HUB_PRESENCE = "hub.presence"
 SEND_PATIENCE_SECONDS = 5.0
 
 
-def relay_event(frame: dict) -> dict:
-    return {"type": RELAY, "frame": frame}
+def relay_event(frame: dict, call: int | None = None) -> dict:
+    return {"type": RELAY, "frame": frame, "call": call}
 
 
 def hub_event(event: QueueChanged | PresenceChanged) -> dict:
@@ -73,7 +73,8 @@ async def publish(events: list[Event]) -> None:
     seen = set()
     for event in events:
         if isinstance(event, Tell):
-            await _with_patience(layer.send, event.channel, relay_event(event.frame))
+            message = relay_event(event.frame, event.call)
+            await _with_patience(layer.send, event.channel, message)
             continue
         if isinstance(event, Released):
             await _with_patience(layer.send, event.channel, {"type": RELEASED})

@@ -68,9 +68,9 @@ class Hub:
         # consultant id -> {consumer: ticket id}; the last position sent per consumer.
         self.waiting: dict[int, dict] = defaultdict(dict)
         self.sent_position: dict = {}
-        # The lobby as last read, valid until the next change event.
+        # The lobby as last read, and whether a change has come in since.
         self.lobby_state: list[dict] | None = None
-        self.lobby_version = 0
+        self.lobby_stale = True
         self.coalescer = Coalescer(settings.CONSULT_COALESCE_SECONDS, self._push)
 
     # --- who watches what -----------------------------------------------------
@@ -112,22 +112,26 @@ class Hub:
         self.coalescer.changed(("positions", consultant_id))
 
     def _lobby_changed(self) -> None:
-        self.lobby_version += 1
-        self.lobby_state = None
+        self.lobby_stale = True
         self.coalescer.changed(LOBBY)
 
     async def consultants(self) -> list[dict]:
-        """The lobby for a new socket: as last pushed, unless it changed since."""
+        """The lobby for a new socket of the lobby, as last read.
+
+        When a change has come in since, a push with the new state is due within
+        the coalescing window, and it reaches this socket too: so the `hello`
+        of every new socket does not cost a read while changes come fast.
+        """
         if self.lobby_state is None:
-            await self._read_lobby()
+            return await self._read_lobby()
+        if self.lobby_stale:
+            self.coalescer.changed(LOBBY)
         return self.lobby_state
 
     async def _read_lobby(self) -> list[dict]:
-        version = self.lobby_version
-        consultants = await db(selectors.consultants_for_lobby)()
-        if version == self.lobby_version:  # no change came in meanwhile
-            self.lobby_state = consultants
-        return consultants
+        self.lobby_stale = False
+        self.lobby_state = await db(selectors.consultants_for_lobby)()
+        return self.lobby_state
 
     async def _push(self, key) -> None:
         kind = key[0]

@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from consult import errors, selectors, services
-from consult.events import PresenceChanged, QueueChanged, Tell
+from consult.events import PresenceChanged, QueueChanged, Route, Tell
 from consult.models import Consultant, Consultation, DeskSocket, ServerProcess, Ticket
 from tests.factories import ANSWER, OFFER, accept, join, make_consultant
 
@@ -200,7 +200,8 @@ def test_first_answer_tells_caller_accepted_then_later_ones_relay(consultant):
         "answer": answer,
     }
     again = services.consultation_answer(channel="desk-1", answer=answer)
-    assert again.events == [Tell("c1", {"type": "answer", "answer": answer})]
+    relayed = {"type": "answer", "answer": answer}
+    assert again.events == [Tell("c1", relayed, call=call_id)]
     assert Consultation.objects.get(pk=call_id).connected_at is not None
 
 
@@ -214,16 +215,18 @@ def test_answer_without_a_call_is_not_in_call(consultant):
 def test_candidates_relay_only_to_the_other_party(consultant):
     join(consultant, "c1")
     join(consultant, "bystander")
-    accept(consultant)
+    call_id = accept(consultant).value["consultation"]
     ice = {"type": "ice", "candidate": {"candidate": "candidate:9"}}
     from_caller = services.ticket_add_candidate(
         channel="c1", candidate=ice["candidate"]
     )
-    assert from_caller.events == [Tell("desk-1", ice)]
+    assert from_caller.events == [Tell("desk-1", ice, call=call_id)]
+    assert from_caller.value == Route(call_id, "desk-1")
     from_desk = services.consultation_relay(
         channel="desk-1", party="consultant", frame=ice
     )
-    assert from_desk.events == [Tell("c1", ice)]
+    assert from_desk.events == [Tell("c1", ice, call=call_id)]
+    assert from_desk.value == Route(call_id, "c1")
     with pytest.raises(errors.NotInCall):
         services.consultation_relay(channel="bystander", party="caller", frame=ice)
 
@@ -239,7 +242,9 @@ def test_hangup_ends_call_and_tells_the_other_party(consultant):
     join(consultant, "c1")
     call_id = accept(consultant).value["consultation"]
     result = services.consultation_end(channel="c1", party="caller")
-    assert Tell("desk-1", {"type": "hangup", "by": "caller"}) in result.events
+    hangup = {"type": "hangup", "by": "caller"}
+    assert Tell("desk-1", hangup, call=call_id) in result.events
+    assert result.value == call_id
     call = Consultation.objects.get(pk=call_id)
     assert (call.outcome, call.ended_by) == ("completed", "caller")
     assert call.talk_seconds is not None
@@ -327,7 +332,7 @@ def test_sweep_hangs_up_a_call_whose_caller_never_came_back(consultant, settings
     services.caller_dropped(channel="c1")
     result = services.sweep(now=timezone.now() + timedelta(seconds=6))
     hangup = {"type": "hangup", "by": "caller", "reason": "disconnected"}
-    assert Tell("desk-1", hangup) in result.events
+    assert Tell("desk-1", hangup, call=call_id) in result.events
     assert Consultation.objects.get(pk=call_id).outcome == "disconnected"
     assert not Consultation.objects.filter(outcome="active").exists()
 
@@ -348,7 +353,7 @@ def test_desk_drop_and_return_within_grace_resumes_the_call(consultant):
     assert Tell("c1", {"type": "peer", "state": "back"}) in back.events
     assert services.consultation_relay(
         channel="desk-2", party="consultant", frame={"type": "ping"}
-    ).events == [Tell("c1", {"type": "ping"})]
+    ).events == [Tell("c1", {"type": "ping"}, call=call_id)]
 
 
 def test_consultant_without_desk_goes_offline_after_grace_and_callers_are_told(
@@ -376,9 +381,9 @@ def test_dead_process_sockets_enter_grace_then_end(consultant, settings):
     services.process_heartbeat(process="dead")
     services.desk_opened(consultant_id=consultant.id, channel="desk-1", process="dead")
     join(consultant, "c1")
-    services.ticket_accept(
+    call_id = services.ticket_accept(
         consultant_id=consultant.id, channel="desk-1", process="dead"
-    )
+    ).value["consultation"]
     ServerProcess.objects.filter(pk="dead").update(
         heartbeat_at=timezone.now() - timedelta(seconds=11)
     )
@@ -388,7 +393,7 @@ def test_dead_process_sockets_enter_grace_then_end(consultant, settings):
     assert not DeskSocket.objects.exists()
     later = services.sweep(now=timezone.now() + timedelta(seconds=6))
     hangup = {"type": "hangup", "by": "consultant", "reason": "disconnected"}
-    assert Tell("c1", hangup) in later.events
+    assert Tell("c1", hangup, call=call_id) in later.events
     assert not Consultation.objects.filter(outcome="active").exists()
 
 

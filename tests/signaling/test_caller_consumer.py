@@ -292,6 +292,24 @@ async def test_lobby_hears_presence_changes(ada):
     await desk.disconnect()
 
 
+async def test_a_socket_greeted_with_a_lobby_changed_since_gets_the_change(ada):
+    watcher = await caller_socket()  # the hub has read the lobby once
+    desk = await desk_socket("ada")
+    await desk.send_json_to({"type": "status", "status": "away"})
+    await desk.send_json_to({"type": "ping"})
+    await receive_type(desk, "pong")  # the change is committed and published
+    late, connected, _ = await open_socket("/ws/call/")
+    assert connected
+    hello = await late.receive_json_from(TIMEOUT)
+    # In the hello, or in a push within the coalescing window.
+    latest = hello["consultants"][0]["status"]
+    while latest != "away":
+        push = await receive_type(late, "consultants", wait=3)
+        latest = push["consultants"][0]["status"]
+    for communicator in (watcher, late, desk):
+        await communicator.disconnect()
+
+
 async def test_waiting_caller_resumes_with_its_place_after_a_drop(ada):
     desk = await desk_socket("ada")
     first, caller = await caller_socket(), await caller_socket()
@@ -399,4 +417,77 @@ async def test_a_socket_holding_a_ticket_cannot_resume_another(ada):
     await second.send_json_to({"type": "resume", "token": token})
     await expect_error(second, "already_queued")
     for communicator in (first, second):
+        await communicator.disconnect()
+
+
+async def call_between(desk, caller) -> dict:
+    """Join, accept and answer: the desk's `caller` frame."""
+    await caller.send_json_to(join_frame())
+    queued = await receive_type(caller, "queued")
+    await desk.send_json_to({"type": "accept"})
+    got = await receive_type(desk, "caller")
+    await desk.send_json_to({"type": "answer", "answer": ANSWER_FRAME})
+    await receive_type(caller, "accepted")
+    return {**got, "token": queued["token"]}
+
+
+ANSWER_FRAME = {"type": "answer", "sdp": ANSWER}
+
+
+def ice(n: int) -> dict:
+    return {"candidate": f"candidate:{n} 1 udp 1 127.0.0.1 {5000 + n} typ host"}
+
+
+async def test_relays_follow_a_caller_that_resumes_while_its_old_socket_is_open(ada):
+    desk, old = await desk_socket("ada"), await caller_socket()
+    got = await call_between(desk, old)
+    # Both sides have relayed, so both know where the other is.
+    await desk.send_json_to({"type": "ice", "candidate": ice(1)})
+    assert (await receive_type(old, "ice"))["candidate"] == ice(1)
+    await old.send_json_to({"type": "ice", "candidate": ice(2)})
+    assert (await receive_type(desk, "ice"))["candidate"] == ice(2)
+
+    new = await caller_socket()
+    await new.send_json_to({"type": "resume", "token": got["token"]})
+    await receive_type(new, "resumed")
+    await expect_error(old, "bad_token")
+    assert await receive_type(desk, "peer") == {"type": "peer", "state": "back"}
+    await desk.send_json_to({"type": "ice", "candidate": ice(3)})
+    assert (await receive_type(new, "ice"))["candidate"] == ice(3)
+    await old.send_json_to({"type": "ice", "candidate": ice(4)})
+    await expect_error(old, "not_queued")
+    await new.send_json_to({"type": "ice", "candidate": ice(5)})
+    assert (await receive_type(desk, "ice"))["candidate"] == ice(5)
+    heard = {frame["type"] for frame in await quiet_frames(old)}
+    assert not heard & RELAYED, heard
+    for communicator in (old, new, desk):
+        await communicator.disconnect()
+
+
+async def test_a_desk_drops_late_frames_of_a_call_it_has_ended(ada):
+    from channels.layers import get_channel_layer
+
+    from signaling.groups import relay_event
+
+    desk, first = await desk_socket("ada"), await caller_socket()
+    ended = await call_between(desk, first)
+    desk_channel = await sync_to_async(
+        lambda: Consultation.objects.get(pk=ended["consultation"]).consultant_channel
+    )()
+    await desk.send_json_to({"type": "hangup"})
+    await receive_type(first, "hangup")
+
+    second = await caller_socket()
+    current = await call_between(desk, second)
+    # What a caller of the ended call sent on its cached route before it heard
+    # the hangup, arriving late.
+    layer = get_channel_layer()
+    straggler = {"type": "ice", "candidate": ice(1)}
+    await layer.send(desk_channel, relay_event(straggler, ended["consultation"]))
+    await second.send_json_to({"type": "ice", "candidate": ice(2)})
+    assert (await receive_type(desk, "ice"))["candidate"] == ice(2)
+    heard = [f for f in await quiet_frames(desk) if f["type"] == "ice"]
+    assert heard == [], heard
+    assert current["consultation"] != ended["consultation"]
+    for communicator in (first, second, desk):
         await communicator.disconnect()

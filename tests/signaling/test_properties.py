@@ -798,7 +798,10 @@ class QueueMachine(RuleBasedStateMachine):
         """A relay reaches the other party, if present, with the frame as sent."""
         if result is not None:
             tells = [e for e in result.events if isinstance(e, Tell)]
-            assert tells == [Tell(channel, frame) for channel in other], tells
+            sent = [(tell.channel, tell.frame) for tell in tells]
+            assert sent == [(channel, frame) for channel in other], tells
+            # Tagged with the call, so that a party drops stragglers of it.
+            assert all(tell.call is not None for tell in tells), tells
 
     # --- invariants -------------------------------------------------------------
 

@@ -1,0 +1,57 @@
+"""The channel layer's one-script send keeps channels-redis's rules: order,
+capacity, expiry; on the real Redis of the test run."""
+
+import time
+
+import pytest
+from channels.exceptions import ChannelFull
+from channels.layers import get_channel_layer
+
+from signaling.layers import ResilientRedisChannelLayer
+
+TIMEOUT = 5
+
+
+@pytest.fixture
+async def layer():
+    layer = get_channel_layer()
+    assert isinstance(layer, ResilientRedisChannelLayer)
+    return layer
+
+
+async def test_messages_to_a_socket_arrive_in_order(layer):
+    channel = await layer.new_channel()
+    for n in range(20):
+        await layer.send(channel, {"type": "relay.frame", "n": n})
+    received = [(await layer.receive(channel))["n"] for _ in range(20)]
+    assert received == list(range(20))
+
+
+async def test_a_full_process_queue_refuses_and_keeps_what_it_holds(layer):
+    channel = await layer.new_channel()
+    key = layer.prefix + layer.non_local_name(channel)
+    capacity = layer.get_capacity(channel)
+    redis = layer.connection(layer.consistent_hash(channel))
+    # Fill the process's queue directly: `capacity` sends would take long.
+    fillers = {f"filler-{n}".encode(): time.time() for n in range(capacity)}
+    await redis.zadd(key, fillers)
+    with pytest.raises(ChannelFull):
+        await layer.send(channel, {"type": "relay.frame"})
+    assert await redis.zcard(key) == capacity
+
+
+async def test_send_drops_expired_messages_and_sets_the_expiry(layer):
+    channel = await layer.new_channel()
+    key = layer.prefix + layer.non_local_name(channel)
+    redis = layer.connection(layer.consistent_hash(channel))
+    stale = time.time() - layer.expiry - 5
+    await redis.zadd(key, {b"stale": stale})
+    await layer.send(channel, {"type": "relay.frame", "fresh": True})
+    assert await redis.zcard(key) == 1
+    assert 0 < await redis.ttl(key) <= layer.expiry
+    assert (await layer.receive(channel))["fresh"] is True
+
+
+async def test_a_general_channel_works_too(layer):
+    await layer.send("consult-test.general", {"type": "relay.frame", "n": 1})
+    assert (await layer.receive("consult-test.general"))["n"] == 1

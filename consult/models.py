@@ -93,6 +93,9 @@ class Ticket(models.Model):
     # The caller's socket: empty while it is away within its grace period.
     caller_channel = models.CharField(max_length=200, blank=True, db_index=True)
     caller_process = models.CharField(max_length=32, blank=True, db_index=True)
+    # Where the caller joined from, for the cap on tickets waiting per address;
+    # erased with the signaling.
+    caller_address = models.CharField(max_length=45, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     dropped_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
@@ -100,7 +103,10 @@ class Ticket(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
         verbose_name_plural = "tickets (the live queue)"
-        indexes = [models.Index(fields=["consultant", "state", "created_at"])]
+        indexes = [
+            models.Index(fields=["consultant", "state", "created_at"]),
+            models.Index(fields=["caller_address", "state"]),
+        ]
 
     def __str__(self):
         return f"{self.caller_name} for {self.consultant}"

@@ -60,6 +60,7 @@ def _end_ticket(ticket: Ticket, now: datetime) -> None:
         offer="",
         candidates=[],
         caller_channel="",
+        caller_address="",
     )
 
 
@@ -139,10 +140,18 @@ def ticket_create(
     offer: str,
     channel: str,
     process: str,
+    address: str = "",
 ) -> Result:
-    """Queue a caller with the offer the consultant will answer."""
+    """Queue a caller with the offer the consultant will answer.
+
+    `address` is the client's, when known: it may have only so many tickets
+    waiting at once. Two joins racing from one address may both pass; the
+    per-address socket cap and the per-socket rate limit bound that.
+    """
     if Ticket.objects.filter(caller_channel=channel, state__in=LIVE).exists():
         raise errors.AlreadyQueued
+    if address and _waiting_from(address) >= settings.CONSULT_MAX_WAITING_PER_ADDRESS:
+        raise errors.QueueFull("Too many callers are waiting from your address.")
     # The lock serialises joins per consultant, so max_queue holds under races.
     consultant = (
         Consultant.objects.select_for_update()
@@ -165,11 +174,16 @@ def ticket_create(
         token_hash=token_hash(token),
         caller_channel=channel,
         caller_process=process,
+        caller_address=address,
     )
     position, eta = ticket_position(ticket)
     queued = {"ticket": str(ticket.id), "token": token, "position": position}
     queued["eta_seconds"] = eta
     return Result((ticket, queued), [QueueChanged(consultant.id, moved=False)])
+
+
+def _waiting_from(address: str) -> int:
+    return Ticket.objects.filter(caller_address=address, state=WAITING).count()
 
 
 def ticket_add_candidate(*, channel: str, candidate: dict) -> Result:

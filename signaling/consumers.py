@@ -20,7 +20,7 @@ from consult.ice import ice_servers
 from consult.models import Consultant
 from consult.observability import ERRORS, RELAYED
 
-from . import audit, limits, runtime
+from . import audit, runtime
 from .db import db
 from .groups import LayerUnavailable, publish
 from .messages import ProtocolError, parse
@@ -219,7 +219,7 @@ class CallerConsumer(SignalingConsumer):
 
     async def on_join(self, consultant, name, reason, audio_only, offer):
         ticket, queued = await self.run(
-            limits.ticket_create,
+            services.ticket_create,
             address=self.scope.get("client_address", ""),
             consultant_slug=consultant,
             caller_name=name,

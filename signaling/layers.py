@@ -47,6 +47,15 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
     def __init__(self, hosts=None, **kwargs):
         hosts = [host_config(h) if isinstance(h, str) else h for h in hosts or []]
         super().__init__(hosts=hosts, **kwargs)
+        # This process's channels, from `new_channel` until their receive is
+        # cancelled (the socket is gone); messages for others are dropped.
+        # Per channel: the messages not yet received, and the future of a
+        # receive waiting for one: an idle socket holds one future, where an
+        # asyncio.Queue would hold four deques.
+        self._live: set[str] = set()
+        self._inbox: dict[str, list] = {}
+        self._waiters: dict[str, asyncio.Future] = {}
+        self._reader: asyncio.Task | None = None
 
     async def send(self, channel, message):
         self.require_valid_channel_name(channel)  # raises TypeError
@@ -69,17 +78,74 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
         if not added:
             raise ChannelFull()
 
+    async def new_channel(self, prefix="specific"):
+        channel = await super().new_channel(prefix)
+        self._live.add(channel)
+        return channel
+
     async def receive(self, channel):
         """Wait for a message, through Redis outages of any length.
 
         A failed read would otherwise end the consumer that made it and close
-        its socket with 1011.
+        its socket with 1011. A socket's channel is served by `_read`.
         """
-        delay = 0.05
-        while True:
-            try:
-                return await super().receive(channel)
-            except OUTAGE_ERRORS as error:
-                log.warning("channel layer receive failed (%s); retrying", error)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+        if "!" not in channel:
+            return await _patiently(super().receive, channel)
+        inbox = self._inbox.get(channel)
+        if inbox:
+            message = inbox.pop(0)
+            if not inbox:
+                del self._inbox[channel]
+            return message
+        self._live.add(channel)
+        waiter = self._waiters[channel] = asyncio.get_running_loop().create_future()
+        reader = self._reader
+        if reader is None or reader.done() or reader.cancelling():
+            local = self.non_local_name(channel)
+            self._reader = asyncio.get_running_loop().create_task(self._read(local))
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            self._live.discard(channel)
+            self._inbox.pop(channel, None)
+            if len(self._waiters) == 1:  # nobody else waits: stop reading
+                self._reader.cancel()
+            raise
+        finally:
+            if self._waiters.get(channel) is waiter:
+                del self._waiters[channel]
+
+    async def _read(self, local: str):
+        """Move this process's messages from Redis to its sockets, while any waits.
+
+        One task reads for every socket of the process, where channels-redis
+        has each waiting socket contend for a lock with two tasks of its own.
+        """
+        while self._waiters:
+            channel, message = await _patiently(self.receive_single, local)
+            for name in channel if isinstance(channel, list) else [channel]:
+                self._deliver(name, message)
+
+    def _deliver(self, channel: str, message: dict):
+        waiter = self._waiters.pop(channel, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(message)
+        elif channel in self._live:
+            inbox = self._inbox.setdefault(channel, [])
+            if len(inbox) >= self.capacity:  # a socket that stopped reading
+                log.warning("dropped the oldest message for %s: inbox full", channel)
+                del inbox[0]
+            inbox.append(message)
+        else:
+            log.debug("dropped a message for a closed socket: %s", message["type"])
+
+
+async def _patiently(receive, channel):
+    delay = 0.05
+    while True:
+        try:
+            return await receive(channel)
+        except OUTAGE_ERRORS as error:
+            log.warning("channel layer receive failed (%s); retrying", error)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)

@@ -1,4 +1,4 @@
-"""Caps per client address: open sockets, and tickets waiting at once.
+"""The cap on open sockets per client address.
 
 Sockets are counted by an ASGI middleware in front of the consumers, per
 server process (a process knows its own sockets exactly, and its counts die
@@ -6,30 +6,20 @@ with it); the proxy's `limit_conn` caps the sum across processes. A socket
 over the cap is accepted and closed at once with 4429, the contract's code
 for abuse, so that a client can tell why. The middleware also puts the
 client's address in the scope, counts open sockets for /metrics and logs
-each socket's open and close.
-
-Waiting tickets are counted across processes: the cache remembers which
-tickets an address made, the database says which still wait. Over the cap a
-join gets `queue_full`. Two joins racing from one address may both pass; the
-socket cap and the per-socket rate limit bound that.
+each socket's open and close. (Tickets waiting per address are capped by
+`consult.services.ticket_create`, from the database.)
 """
 
 from collections import Counter
 
 from django.conf import settings
-from django.core.cache import cache
 
-from consult import logs, services
+from consult import logs
 from consult.addresses import scope_address
-from consult.errors import QueueFull
-from consult.events import Result
-from consult.models import Ticket
 from consult.observability import SOCKETS_OPEN, SOCKETS_REFUSED
 
 CLOSE_TOO_MANY = 4429
 ROLES = {"/ws/call/": "caller", "/ws/desk/": "consultant"}
-# How long the cache keeps an address's tickets; the database has the truth.
-WAITING_MEMORY_SECONDS = 24 * 3600
 
 
 class SocketLimits:
@@ -84,27 +74,3 @@ async def _refuse(receive, send):
         return
     await send({"type": "websocket.accept"})
     await send({"type": "websocket.close", "code": CLOSE_TOO_MANY})
-
-
-def _waiting_key(address: str) -> str:
-    return f"waiting-tickets:{address}"
-
-
-def ticket_create(*, address: str, **fields) -> Result:
-    """`services.ticket_create`, refused with `queue_full` past the address's cap."""
-    if not address:
-        return services.ticket_create(**fields)
-    key = _waiting_key(address)
-    remembered = cache.get(key, [])
-    waiting = [
-        str(pk)
-        for pk in Ticket.objects.filter(
-            pk__in=remembered, state=Ticket.State.WAITING
-        ).values_list("pk", flat=True)
-    ]
-    if len(waiting) >= settings.CONSULT_MAX_WAITING_PER_ADDRESS:
-        raise QueueFull("Too many callers are waiting from your address.")
-    result = services.ticket_create(**fields)
-    ticket, _ = result.value
-    cache.set(key, [*waiting, str(ticket.pk)], timeout=WAITING_MEMORY_SECONDS)
-    return result

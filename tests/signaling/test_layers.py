@@ -1,6 +1,8 @@
-"""The channel layer's one-script send keeps channels-redis's rules: order,
-capacity, expiry; on the real Redis of the test run."""
+"""The channel layer keeps channels-redis's rules with its one-script send and
+its one reader per process: order, capacity, expiry, closed sockets; on the
+real Redis of the test run."""
 
+import asyncio
 import time
 
 import pytest
@@ -55,3 +57,25 @@ async def test_send_drops_expired_messages_and_sets_the_expiry(layer):
 async def test_a_general_channel_works_too(layer):
     await layer.send("consult-test.general", {"type": "relay.frame", "n": 1})
     assert (await layer.receive("consult-test.general"))["n"] == 1
+
+
+async def test_messages_for_a_closed_socket_are_dropped_not_kept(layer):
+    gone, alive = await layer.new_channel(), await layer.new_channel()
+    waiting = asyncio.create_task(layer.receive(gone))
+    await asyncio.sleep(0.05)
+    waiting.cancel()  # what Channels does when a socket closes
+    listening = asyncio.create_task(layer.receive(alive))
+    await layer.send(gone, {"type": "relay.frame", "n": 1})
+    await layer.send(alive, {"type": "relay.frame", "n": 2})
+    assert (await asyncio.wait_for(listening, TIMEOUT))["n"] == 2
+    assert gone not in layer._inbox
+
+
+async def test_messages_wait_for_a_socket_that_is_busy(layer):
+    channel, other = await layer.new_channel(), await layer.new_channel()
+    listening = asyncio.create_task(layer.receive(other))  # keeps the reader on
+    for n in range(3):
+        await layer.send(channel, {"type": "relay.frame", "n": n})
+    await layer.send(other, {"type": "relay.frame"})
+    await asyncio.wait_for(listening, TIMEOUT)
+    assert [(await layer.receive(channel))["n"] for _ in range(3)] == [0, 1, 2]

@@ -34,12 +34,13 @@ def parse_args(argv=None):
         help="neither offer (client) nor allow (uvicorn) permessage-deflate",
     )
     parser.add_argument(
-        "--db-pool",
-        action="store_true",
-        help="Django's PostgreSQL connection pool (DATABASE_URL ...?pool=true)",
+        "--no-db-pool",
+        dest="db_pool",
+        action="store_false",
+        help="a new PostgreSQL connection per database call (DATABASE_POOL=0)",
     )
     parser.add_argument(
-        "--app", default=Config.app, help="ASGI app, e.g. bench.parallel_db:application"
+        "--app", default=Config.app, help="ASGI app, e.g. bench.tracemem:application"
     )
     parser.add_argument(
         "--server-args", default="", help='e.g. "--ping-interval 300" for daphne'

@@ -42,16 +42,12 @@ class Config:
     client_cpu: int = 1
     app: str = "consult.asgi:application"
     server_args: tuple = ()  # e.g. ("--ping-interval", "300") for daphne
-    db_pool: bool = False  # Django's psycopg pool (needs psycopg-pool)
+    db_pool: bool = True  # Django's psycopg pool, the default for PostgreSQL
     env: dict = field(default_factory=dict)  # extra settings, e.g. CHANNEL_CAPACITY
 
     @property
     def database_url(self) -> str:
         return f"{PG_SERVER}/{self.database}"
-
-    @property
-    def server_database_url(self) -> str:
-        return self.database_url + ("?pool=true" if self.db_pool else "")
 
     @property
     def http(self) -> str:
@@ -63,7 +59,7 @@ class Config:
 
     def describe(self) -> str:
         deflate = "deflate offered" if self.compression else "deflate off"
-        pool = ", db pool" if self.db_pool else ""
+        pool = "" if self.db_pool else ", no db pool"
         app = "" if self.app == Config.app else f", app {self.app}"
         args = f", {' '.join(self.server_args)}" if self.server_args else ""
         return f"{self.server}, {self.layer} layer, {deflate}{pool}{app}{args}"
@@ -87,7 +83,8 @@ def server_env(config: Config) -> dict:
         DJANGO_SECRET_KEY="bench-only-secret-key",  # noqa: S106
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
         DJANGO_SECURE_SSL_REDIRECT="0",
-        DATABASE_URL=config.server_database_url,
+        DATABASE_URL=config.database_url,
+        DATABASE_POOL="1" if config.db_pool else "0",
         REDIS_URL=f"redis://127.0.0.1:{config.redis_port}/0",
         # As deployed behind the proxy (deploy/): X-Forwarded-For is believed
         # from 127.0.0.1, and every socket and login is logged as JSON.

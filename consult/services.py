@@ -101,19 +101,25 @@ def _caller_ticket(channel: str, *, lock: bool = False) -> Ticket:
     return ticket
 
 
+def _calls_of(channel: str, party: str):
+    """The active consultation that this socket holds as `party`, as a query."""
+    if not channel:
+        raise errors.NotInCall
+    calls = Consultation.objects.filter(outcome=ACTIVE)
+    if party == Party.CALLER:
+        return calls.filter(ticket__caller_channel=channel)
+    return calls.filter(consultant_channel=channel)
+
+
 def _call_of(channel: str, party: str, *, lock: bool = False) -> Consultation:
     """The active consultation that this socket holds as `party`."""
-    calls = Consultation.objects.select_related("ticket", "consultant")
+    calls = _calls_of(channel, party).select_related("ticket", "consultant")
     if lock:
         calls = calls.select_for_update(of=("self",))
-    if party == Party.CALLER:
-        calls = calls.filter(ticket__caller_channel=channel)
-    else:
-        calls = calls.filter(consultant_channel=channel)
-    call = calls.filter(outcome=ACTIVE).first()
-    if call is None or not channel:
-        raise errors.NotInCall
-    return call
+    try:
+        return calls.get()  # one at most: a socket holds one call
+    except Consultation.DoesNotExist:
+        raise errors.NotInCall from None
 
 
 def _other_channel(call: Consultation, party: str) -> str:
@@ -467,8 +473,11 @@ def consultation_relay(*, channel: str, party: str, frame: dict) -> Result:
 
     The value is the `Route` taken, for the consumer to reuse.
     """
-    call = _call_of(channel, party)
-    route = Route(call.id, _other_channel(call, party))
+    peer = "consultant_channel" if party == Party.CALLER else "ticket__caller_channel"
+    found = _calls_of(channel, party).values_list("id", peer)[:1]
+    if not found:
+        raise errors.NotInCall
+    route = Route(*found[0])
     return Result(route, route.tell(frame))
 
 

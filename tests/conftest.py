@@ -1,6 +1,18 @@
 import pytest
+from django.db import connections
 
 from tests.factories import make_consultant
+
+
+@pytest.fixture(scope="session", autouse=True)
+def close_database_pools(django_db_setup, django_db_blocker):
+    """Give pooled PostgreSQL connections back before the test database is dropped."""
+    yield
+    with django_db_blocker.unblock():
+        for connection in connections.all():
+            # Pools are kept per database alias, shared by all threads.
+            if connection.alias in getattr(connection, "_connection_pools", {}):
+                connection.close_pool()
 
 
 @pytest.fixture

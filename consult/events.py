@@ -14,12 +14,14 @@ class Tell:
     """Send one frame to one socket, named by the database, never by a client.
 
     `call` names the consultation a frame belongs to, so that a socket can drop
-    the stragglers of a call it has already left.
+    the stragglers of a call it has already left; `peer`, when given, is the
+    socket of the other party of that call, for the receiver to relay to.
     """
 
     channel: str
     frame: dict[str, Any]
     call: int | None = None
+    peer: str = ""
 
 
 @dataclass(frozen=True)

@@ -452,12 +452,14 @@ def ticket_refuse(*, consultant_id: int, ticket_id: str, reason: str) -> Result:
 
 @transaction.atomic
 def consultation_answer(*, channel: str, answer: dict) -> Result:
-    """The consultant's answer: the first is `accepted`, later ones relay."""
+    """The consultant's answer: the first is `accepted`, later ones relay.
+
+    The value is the desk's `Route` to the caller.
+    """
     call = _call_of(channel, Party.CONSULTANT, lock=True)
-    caller_channel = call.ticket.caller_channel
-    if call.connected_at is not None or not caller_channel:
-        relayed = {"type": "answer", "answer": answer}
-        return Result(None, _tell(caller_channel, relayed, call=call.id))
+    route = Route(call.id, call.ticket.caller_channel)
+    if call.connected_at is not None or not route.peer:
+        return Result(route, route.tell({"type": "answer", "answer": answer}))
     Consultation.objects.filter(pk=call.pk).update(connected_at=timezone.now())
     accepted = {
         "type": "accepted",
@@ -465,7 +467,8 @@ def consultation_answer(*, channel: str, answer: dict) -> Result:
         "consultant": _consultant_ref(call.consultant),
         "answer": answer,
     }
-    return Result(None, [Tell(caller_channel, accepted)])
+    # Both parties learn their route here, before the first candidate.
+    return Result(route, [Tell(route.peer, accepted, call=call.id, peer=channel)])
 
 
 def consultation_relay(*, channel: str, party: str, frame: dict) -> Result:

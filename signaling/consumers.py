@@ -146,6 +146,8 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         kind = frame.get("type", "")
         if kind in ROUTE_CHANGES:
             self.route = None
+        if event.get("peer"):
+            self.route = Route(call, event["peer"])
         if kind == "hangup" and call is not None:
             self.ended.add(call)
         RELAYED.labels(kind).inc()
@@ -157,10 +159,11 @@ class SignalingConsumer(AsyncWebsocketConsumer):
     async def relay(self, frame: dict):
         """Pass a frame to the other party of this socket's call.
 
-        The first frame of a call asks the database for the route; the rest
-        reuse it, which keeps an ICE burst off the database. The route can only
-        name a socket that is or was the other party of this call, and the
-        receiver drops frames of calls it has left.
+        The route comes with the start of the call (`accepted` for the caller,
+        the answer for the desk), or from the database after the other party
+        moved; the frames reuse it, which keeps an ICE burst off the database.
+        A route can only name a socket that is or was the other party of this
+        call, and the receiver drops frames of calls it has left.
         """
         if self.route is not None:
             return await publish(self.route.tell(frame))
@@ -337,8 +340,10 @@ class DeskConsumer(SignalingConsumer):
         await self.send_frame("caller", **caller)
 
     async def on_answer(self, answer):
-        await self.run(
-            services.consultation_answer, channel=self.channel_name, answer=answer
+        self.learn(
+            await self.run(
+                services.consultation_answer, channel=self.channel_name, answer=answer
+            )
         )
 
     async def on_refuse(self, ticket, reason):

@@ -28,8 +28,8 @@ HUB_PRESENCE = "hub.presence"
 SEND_PATIENCE_SECONDS = 5.0
 
 
-def relay_event(frame: dict, call: int | None = None) -> dict:
-    return {"type": RELAY, "frame": frame, "call": call}
+def relay_event(frame: dict, call: int | None = None, peer: str = "") -> dict:
+    return {"type": RELAY, "frame": frame, "call": call, "peer": peer}
 
 
 def hub_event(event: QueueChanged | PresenceChanged) -> dict:
@@ -73,7 +73,7 @@ async def publish(events: list[Event]) -> None:
     seen = set()
     for event in events:
         if isinstance(event, Tell):
-            message = relay_event(event.frame, event.call)
+            message = relay_event(event.frame, event.call, event.peer)
             await _with_patience(layer.send, event.channel, message)
             continue
         if isinstance(event, Released):

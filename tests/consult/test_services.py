@@ -193,6 +193,9 @@ def test_first_answer_tells_caller_accepted_then_later_ones_relay(consultant):
     first = services.consultation_answer(channel="desk-1", answer=answer)
     [tell] = first.events
     assert tell.channel == "c1"
+    # Each party learns where the other is, for the candidates to come.
+    assert (tell.call, tell.peer) == (call_id, "desk-1")
+    assert first.value == Route(call_id, "c1")
     assert tell.frame == {
         "type": "accepted",
         "consultation": call_id,

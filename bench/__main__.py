@@ -20,6 +20,13 @@ from .stack import PASSWORD, Config, Stack, pin_generator, versions
 
 RESULTS = Path(__file__).resolve().parent / "results"
 STARTED = time.strftime("%H%M%S")
+DEPLOYED_DAPHNE_ARGS = "--ping-interval 60 --ping-timeout 30"  # deploy/Dockerfile
+
+
+def server_args(args) -> str:
+    if args.server_args is not None:
+        return args.server_args
+    return DEPLOYED_DAPHNE_ARGS if args.server == "daphne" else ""
 
 
 def parse_args(argv=None):
@@ -43,7 +50,8 @@ def parse_args(argv=None):
         "--app", default=Config.app, help="ASGI app, e.g. bench.tracemem:application"
     )
     parser.add_argument(
-        "--server-args", default="", help='e.g. "--ping-interval 300" for daphne'
+        "--server-args",
+        help="default for daphne: the ping settings of deploy/Dockerfile",
     )
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--port", type=int, default=8100)
@@ -207,7 +215,7 @@ def main(argv=None) -> dict:
         redis_port=args.redis_port,
         database=args.database,
         app=args.app,
-        server_args=tuple(args.server_args.split()),
+        server_args=tuple(server_args(args).split()),
         db_pool=args.db_pool,
         env=dict(item.split("=", 1) for item in args.env),
     )

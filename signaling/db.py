@@ -1,14 +1,28 @@
 """Sync database code, called from async code."""
 
+import functools
+
 from channels.db import database_sync_to_async
+from django.db import connection
 
 
 def db(func):
-    """`func` on a worker thread, with stale connections closed around it.
+    """`func` on a worker thread; its connection goes back to the pool after it.
 
     Not thread-sensitive: each service is a transaction of its own, so calls
     of different sockets run side by side instead of queueing for one thread
-    (about twice the call set-ups per second, docs/benchmarks.md). Frames of
-    one socket still keep their order: a consumer handles one at a time.
+    (docs/benchmarks.md). Frames of one socket still keep their order: a
+    consumer handles one at a time. The explicit close hands the pooled
+    connection back at once: channels' `close_old_connections` left some
+    checked out in threads that then ended (seen as a pool exhausted after a
+    few dozen event loops in the test suite).
     """
-    return database_sync_to_async(func, thread_sensitive=False)
+
+    @functools.wraps(func)
+    def closing(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        finally:
+            connection.close()
+
+    return database_sync_to_async(closing, thread_sensitive=False)

@@ -111,6 +111,14 @@ class Hub:
         # The wait estimate depends on presence.
         self.coalescer.changed(("positions", consultant_id))
 
+    def resync(self) -> None:
+        """Push all this process's sockets watch again: changes may have been lost."""
+        self._lobby_changed()
+        for consultant_id in list(self.desks):
+            self.coalescer.changed(("queue", consultant_id))
+        for consultant_id in list(self.waiting):
+            self.coalescer.changed(("positions", consultant_id))
+
     def _lobby_changed(self) -> None:
         self.lobby_stale = True
         self.coalescer.changed(LOBBY)

@@ -79,7 +79,10 @@ class Runtime:
             try:
                 # While Redis is down this fails and the sweep waits, so
                 # that what it ends is told once Redis can carry it.
-                await self.layer.group_add(HUB_GROUP, self.channel)
+                if await self.layer.group_add(HUB_GROUP, self.channel):
+                    # Redis restarted and forgot the group: what was published
+                    # to it since is lost, so push everything again.
+                    self.hub.resync()
                 result = await db(services.sweep)()
                 await publish(result.events)
             except Exception:

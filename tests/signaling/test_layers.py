@@ -79,3 +79,38 @@ async def test_messages_wait_for_a_socket_that_is_busy(layer):
     await layer.send(other, {"type": "relay.frame"})
     await asyncio.wait_for(listening, TIMEOUT)
     assert [(await layer.receive(channel))["n"] for _ in range(3)] == [0, 1, 2]
+
+
+async def test_what_a_cancelled_read_left_in_the_backup_is_delivered(layer):
+    channel = await layer.new_channel()
+    key = layer.prefix + layer.non_local_name(channel)
+    redis = layer.connection(layer.consistent_hash(channel))
+    message = {"type": "relay.frame", "n": 7, "__asgi_channel__": channel}
+    # As a reader leaves a batch when it is cancelled before the batch arrives.
+    await redis.zadd(key + "$inflight", {layer.serialize(message): time.time()})
+    layer._delivered = False
+    got = await asyncio.wait_for(layer.receive(channel), TIMEOUT)
+    assert got == {"type": "relay.frame", "n": 7}
+    # Delivered once: the next read does not put it back.
+    other = await layer.new_channel()
+    await layer.send(other, {"type": "relay.frame", "n": 8})
+    assert (await asyncio.wait_for(layer.receive(other), TIMEOUT))["n"] == 8
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(layer.receive(channel), 0.5)
+
+
+async def test_a_backlog_is_read_in_batches_in_order_per_socket(layer):
+    channels = [await layer.new_channel() for _ in range(5)]
+    for n in range(40):
+        await layer.send(channels[n % 5], {"type": "relay.frame", "n": n})
+    for i, channel in enumerate(channels):
+        got = [(await layer.receive(channel))["n"] for _ in range(8)]
+        assert got == list(range(i, 40, 5))
+
+
+async def test_group_add_says_whether_redis_had_forgotten_the_member(layer):
+    channel = await layer.new_channel()
+    assert await layer.group_add("consult.test", channel) is True
+    assert await layer.group_add("consult.test", channel) is False
+    await layer.flush()  # as a Redis restart without persistence
+    assert await layer.group_add("consult.test", channel) is True

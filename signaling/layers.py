@@ -1,8 +1,12 @@
-"""The Redis channel layer, made to ride out a Redis restart, and to send cheaply.
+"""The Redis channel layer, made to ride out a Redis restart, and to be cheap.
 
 redis-py 8 gives sockets a 5 s timeout that kills channels-redis's blocking
 reads on an idle socket (channels_redis issue 422): reads block with no
 timeout here, and commands retry with back-off while Redis comes back.
+
+The wire format and Redis keys are channels-redis's; what differs is the
+cost: a send is one script, and one task per process reads its sockets'
+messages in batches (docs/benchmarks.md has the figures).
 """
 
 import asyncio
@@ -170,9 +174,10 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
             popped = await _patiently(
                 redis.eval, POP, 2, key, key + "$inflight", READ_BATCH, restore
             )
-            self._delivered = True  # nothing below awaits
+            self._delivered = True  # it is, below, with no await in between
             members = popped[::2]
-            if not members:  # nothing queued: wait for the next message
+            if not members:  # nothing queued: wait for the next message (a
+                # reader cancelled in this wait loses it, as in channels-redis)
                 got = await _patiently(redis.bzpopmin, key, self.brpop_timeout)
                 members = [got[1]] if got else []
             for member in members:

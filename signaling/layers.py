@@ -15,6 +15,7 @@ import time
 
 from channels.exceptions import ChannelFull
 from channels_redis.core import RedisChannelLayer
+from redis.asyncio import BlockingConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError, TimeoutError
@@ -22,6 +23,9 @@ from redis.exceptions import ConnectionError, TimeoutError
 log = logging.getLogger(__name__)
 
 OUTAGE_ERRORS = (ConnectionError, TimeoutError, OSError)
+# Connections per process to Redis, and how long a command waits for one.
+MAX_CONNECTIONS = 100
+CONNECTION_WAIT_SECONDS = 5
 
 # channels-redis's send, as one script: drop expired messages, refuse when the
 # channel is full, add, refresh the expiry. One round trip instead of four.
@@ -83,6 +87,22 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
         self._waiters: dict[str, asyncio.Future] = {}
         self._reader: asyncio.Task | None = None
         self._delivered = True  # the last batch read reached its sockets
+
+    def create_pool(self, index):
+        """A pool whose commands wait for a free connection.
+
+        redis-py's pool fails a command at once when its connections are all
+        busy (MaxConnectionsError), which under a burst of sends ended sockets
+        with 1011. Waiting past CONNECTION_WAIT_SECONDS is an outage: the
+        sender's patience applies (see `signaling.groups`).
+        """
+        host = dict(self.hosts[index])
+        return BlockingConnectionPool.from_url(
+            host.pop("address"),
+            max_connections=MAX_CONNECTIONS,
+            timeout=CONNECTION_WAIT_SECONDS,
+            **host,
+        )
 
     async def send(self, channel, message):
         self.require_valid_channel_name(channel)  # raises TypeError

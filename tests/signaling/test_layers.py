@@ -9,7 +9,7 @@ import pytest
 from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 
-from signaling.layers import ResilientRedisChannelLayer
+from signaling.layers import MAX_CONNECTIONS, ResilientRedisChannelLayer
 
 TIMEOUT = 5
 
@@ -114,3 +114,13 @@ async def test_group_add_says_whether_redis_had_forgotten_the_member(layer):
     assert await layer.group_add("consult.test", channel) is False
     await layer.flush()  # as a Redis restart without persistence
     assert await layer.group_add("consult.test", channel) is True
+
+
+async def test_a_burst_of_sends_waits_for_connections_instead_of_failing(layer):
+    channel = await layer.new_channel()
+    burst = 3 * MAX_CONNECTIONS
+    await asyncio.gather(
+        *(layer.send(channel, {"type": "relay.frame", "n": n}) for n in range(burst))
+    )
+    got = {(await layer.receive(channel))["n"] for _ in range(burst)}
+    assert got == set(range(burst))

@@ -1,4 +1,7 @@
-"""The ASGI entry point: pages over HTTP; WebSockets behind origin check and auth."""
+"""The ASGI entry point: pages over HTTP; WebSockets behind the origin check.
+
+The desk's socket is also behind session auth (see `signaling.routing`).
+"""
 
 import os
 
@@ -7,7 +10,6 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "consult.settings")
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
@@ -23,7 +25,7 @@ application = StartRuntime(
             # The origin check sits outside auth, so a foreign page never gets
             # as far as reading the session (HTTP 403 at the handshake).
             "websocket": AllowedHostsOriginValidator(
-                SocketLimits(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+                SocketLimits(URLRouter(websocket_urlpatterns))
             ),
         }
     )

@@ -1,0 +1,99 @@
+"""What one call costs the domain, without sockets: `python -m bench.domain`.
+
+Runs the database work of one call of the calls scenario (the desk opens,
+a caller joins, accept, answer, a relay each way, hang-up, both sockets
+drop, two desk pushes) N times in one thread on a fresh PostgreSQL database
+`consult_domain`, and prints the SQL statements and the CPU per call: the
+share of a call's cost that no transport change can take away.
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+
+from .stack import VENV, Config, Stack, server_env
+
+OFFER = "v=0\r\n" + "a=x-pad:" + "x" * 3000 + "\r\n"
+
+
+def one_call(consultant, n: int) -> None:
+    from consult import selectors, services
+    from signaling.consumers import _consultant_of, _desk_state
+
+    desk, caller = f"desk-{n}", f"caller-{n}"
+    _consultant_of(consultant.user)
+    services.desk_opened(consultant_id=consultant.id, channel=desk, process="p")
+    _desk_state(consultant)
+    services.ticket_create(
+        consultant_slug=consultant.slug,
+        caller_name="Caller",
+        reason="",
+        audio_only=False,
+        offer=OFFER,
+        channel=caller,
+        process="p",
+        address="198.18.0.1",
+    )
+    services.ticket_accept(consultant_id=consultant.id, channel=desk, process="p")
+    services.consultation_answer(channel=desk, answer={"type": "answer", "sdp": "v=0"})
+    services.ticket_add_candidate(channel=caller, candidate={"candidate": ""})
+    services.consultation_relay(channel=desk, party="consultant", frame={})
+    services.consultation_end(channel=caller, party="caller")
+    services.caller_dropped(channel=caller)
+    services.desk_closed(consultant_id=consultant.id, channel=desk)
+    for _ in range(2):
+        selectors.queue_for(consultant.id)
+
+
+def measure(calls: int) -> dict:
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from consult.models import Consultant
+
+    from .seed import seed
+
+    seed(1, 20, 1, "domain-only-password")
+    consultant = Consultant.objects.get()
+    for n in range(5):  # warm caches: compiled queries, the pool
+        one_call(consultant, -1 - n)
+    with CaptureQueriesContext(connection) as queries:
+        one_call(consultant, -10)
+    cpu, wall = time.process_time(), time.perf_counter()
+    for n in range(calls):
+        one_call(consultant, n)
+    return {
+        "statements_per_call": len(queries.captured_queries),
+        "cpu_ms_per_call": round((time.process_time() - cpu) * 1000 / calls, 1),
+        "wall_ms_per_call": round((time.perf_counter() - wall) * 1000 / calls, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.domain")
+    parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.inner:
+        print(json.dumps(measure(args.calls)))
+        return
+    config = Config(database="consult_domain")
+    Stack(config).fresh_database()
+    command = [str(VENV / "python"), "-m", "bench.domain", "--inner"]
+    out = subprocess.run(
+        [*command, "--calls", str(args.calls)],
+        env=server_env(config),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    sys.stdout.write(out)
+
+
+if __name__ == "__main__":
+    main()

@@ -3,12 +3,21 @@
 The desk's socket is also behind session auth (see `signaling.routing`).
 """
 
+import gc
 import os
 
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "consult.settings")
 django_asgi_app = get_asgi_application()
+
+# Thousands of sockets are hundreds of thousands of long-lived objects. With
+# the default thresholds the collector walks them all every few hundred
+# thousand allocations, which stalled a 10,000-socket process for about a
+# second during a lobby push (docs/benchmarks.md). Leave what start-up made
+# out of collections, and collect less often.
+gc.freeze()
+gc.set_threshold(50_000, 20, 100)
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402

@@ -33,6 +33,7 @@ def join(consultant: Consultant, channel: str, name: str = "Caller", **fields):
         offer=fields.get("offer", OFFER),
         channel=channel,
         process="test",
+        address=fields.get("address", ""),
     )
     return result.value
 

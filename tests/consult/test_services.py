@@ -414,25 +414,12 @@ def test_presence_and_status(consultant):
 
 def test_an_address_may_have_only_so_many_tickets_waiting(consultant, settings):
     settings.CONSULT_MAX_WAITING_PER_ADDRESS = 2
-
-    def join_from(channel, address):
-        return services.ticket_create(
-            consultant_slug="ada",
-            caller_name="Al",
-            reason="",
-            audio_only=False,
-            offer=OFFER,
-            channel=channel,
-            process="p",
-            address=address,
-        )
-
-    join_from("c1", "203.0.113.9")
-    join_from("c2", "203.0.113.9")
+    join(consultant, "c1", address="203.0.113.9")
+    join(consultant, "c2", address="203.0.113.9")
     with pytest.raises(errors.QueueFull):
-        join_from("c3", "203.0.113.9")
-    join_from("c4", "203.0.113.10")
+        join(consultant, "c3", address="203.0.113.9")
+    join(consultant, "c4", address="203.0.113.10")
     services.ticket_cancel(channel="c1")
-    join_from("c3", "203.0.113.9")
+    join(consultant, "c3", address="203.0.113.9")
     # The address goes with the signaling when a ticket leaves the queue.
     assert Ticket.objects.get(caller_channel="", state="ended").caller_address == ""

@@ -200,17 +200,16 @@ def ticket_add_candidate(*, channel: str, candidate: dict) -> Result:
         # In a call, one read and no lock: candidates come in bursts.
         return consultation_relay(channel=channel, party=Party.CALLER, frame=ice)
     except errors.NotInCall:
-        return _keep_candidate(channel=channel, candidate=candidate)
+        return _keep_candidate(channel=channel, ice=ice)
 
 
 @transaction.atomic
-def _keep_candidate(*, channel: str, candidate: dict) -> Result:
+def _keep_candidate(*, channel: str, ice: dict) -> Result:
     ticket = _caller_ticket(channel, lock=True)
     if ticket.state != WAITING:  # accepted since the first read
-        ice = {"type": "ice", "candidate": candidate}
         return consultation_relay(channel=channel, party=Party.CALLER, frame=ice)
     if len(ticket.candidates) < MAX_CANDIDATES:
-        ticket.candidates.append(candidate)
+        ticket.candidates.append(ice["candidate"])
         ticket.save(update_fields=["candidates"])
     return Result()
 

@@ -2,7 +2,7 @@
 
 import functools
 
-from channels.db import database_sync_to_async
+from asgiref.sync import sync_to_async
 from django.db import connection
 
 
@@ -12,10 +12,12 @@ def db(func):
     Not thread-sensitive: each service is a transaction of its own, so calls
     of different sockets run side by side instead of queueing for one thread
     (docs/benchmarks.md). Frames of one socket still keep their order: a
-    consumer handles one at a time. The explicit close hands the pooled
-    connection back at once: channels' `close_old_connections` left some
-    checked out in threads that then ended (seen as a pool exhausted after a
-    few dozen event loops in the test suite).
+    consumer handles one at a time. The connection is closed after every call
+    (handed back to the pool): channels' `database_sync_to_async` closes only
+    connections it finds obsolete, and left some checked out in threads that
+    then ended (seen as a pool exhausted after a few dozen event loops in the
+    test suite). A call thus always starts without a connection, so nothing
+    stale needs closing before it either.
     """
 
     @functools.wraps(func)
@@ -25,4 +27,4 @@ def db(func):
         finally:
             connection.close()
 
-    return database_sync_to_async(closing, thread_sensitive=False)
+    return sync_to_async(closing, thread_sensitive=False)

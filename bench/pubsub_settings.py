@@ -1,11 +1,11 @@
 """The production settings with channels_redis's RedisPubSubChannelLayer instead.
 
 Used only to compare the two Redis layers (docs/benchmarks.md); everything
-else, including the Redis URL and prefix, stays as in `consult.settings`.
+else, including the Redis URL and prefix, stays as in `config.settings`.
 """
 
-from consult.settings import *  # noqa: F403
-from consult.settings import REDIS_URL, env
+from config.settings import *  # noqa: F403
+from config.settings import REDIS_URL, env
 
 CHANNEL_LAYERS = {
     "default": {

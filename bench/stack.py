@@ -27,7 +27,7 @@ RESET_SQL = (
     "consult_serverprocess; UPDATE consult_consultant SET presence = 'offline', "
     "desk_dropped_at = NULL"
 )
-SETTINGS = {"core": "consult.settings", "pubsub": "bench.pubsub_settings"}
+SETTINGS = {"core": "config.settings", "pubsub": "bench.pubsub_settings"}
 
 
 @dataclass
@@ -40,7 +40,7 @@ class Config:
     database: str = "consult_bench"
     server_cpu: int = 0
     client_cpu: int = 1
-    app: str = "consult.asgi:application"
+    app: str = "config.asgi:application"
     server_args: tuple = ()  # e.g. ("--ping-interval", "300") for daphne
     db_pool: bool = True  # Django's psycopg pool, the default for PostgreSQL
     env: dict = field(default_factory=dict)  # extra settings, e.g. CHANNEL_CAPACITY

@@ -43,7 +43,7 @@ if __name__ == "__main__":
     print(grown(sys.argv[1], sys.argv[2]))
 else:
     tracemalloc.start(16)  # frames kept per allocation: who made it
-    from consult.asgi import application  # noqa: F401
+    from config.asgi import application  # noqa: F401
 
     RESULTS.mkdir(exist_ok=True)
     at = [float(t) for t in os.environ.get("TRACEMEM_AT", "20,80").split(",")]

@@ -152,7 +152,7 @@ def app(workdir, redis_url, database):
     """The base URL of a daphne serving the app as in production (DEBUG off)."""
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "consult.settings",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
         "DJANGO_DEBUG": "0",
         "DJANGO_SECRET_KEY": "browser-test-secret-key",
         "DJANGO_SECURE_SSL_REDIRECT": "0",
@@ -180,7 +180,7 @@ def app(workdir, redis_url, database):
     log = workdir / "daphne.log"
     daphne = ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
     process = subprocess.Popen(
-        [python, *daphne, "consult.asgi:application"],
+        [python, *daphne, "config.asgi:application"],
         cwd=ROOT,
         env=env,
         stdout=log.open("w"),

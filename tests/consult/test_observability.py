@@ -105,7 +105,7 @@ def test_metrics_with_the_bearer_token_are_served_anywhere(client, settings):
 async def test_probes_may_name_a_replica_by_its_address_but_pages_may_not():
     from channels.testing import HttpCommunicator
 
-    from consult.asgi import application
+    from config.asgi import application
     from signaling import runtime
 
     by_address = [(b"host", b"172.30.0.5:8000")]

@@ -21,7 +21,7 @@ def deploy_check(tmp_path, **overrides) -> subprocess.CompletedProcess:
         if not key.startswith(("DJANGO_", "REDIS_", "DATABASE_"))
     }
     env.update(
-        DJANGO_SETTINGS_MODULE="consult.settings",
+        DJANGO_SETTINGS_MODULE="config.settings",
         DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
         DJANGO_ALLOWED_HOSTS="consult.example.com",
         SQLITE_PATH=str(tmp_path / "deploy-check.sqlite3"),

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from consult.asgi import application
+from config.asgi import application
 from signaling import runtime
 from tests.factories import PASSWORD
 

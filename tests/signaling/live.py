@@ -121,7 +121,7 @@ class Process:
 
 
 class Server(Process):
-    """One `daphne` process serving `consult.asgi:application` on a free port."""
+    """One `daphne` process serving `config.asgi:application` on a free port."""
 
     def __init__(self, name: str, log_dir: Path, env: dict):
         super().__init__(name, log_dir)
@@ -131,7 +131,7 @@ class Server(Process):
 
     def start(self) -> None:
         self.spawn(
-            [str(DAPHNE), "-b", HOST, "-p", str(self.port), "consult.asgi:application"],
+            [str(DAPHNE), "-b", HOST, "-p", str(self.port), "config.asgi:application"],
             self.env,
         )
 
@@ -193,7 +193,7 @@ def server_env(*, database_url: str, redis_url: str, secret_key: str) -> dict:
         k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "SQLITE"))
     }
     env.update(
-        DJANGO_SETTINGS_MODULE="consult.settings",
+        DJANGO_SETTINGS_MODULE="config.settings",
         DJANGO_SECRET_KEY=secret_key,
         DJANGO_ALLOWED_HOSTS=f"{HOST},localhost",
         DJANGO_SECURE_SSL_REDIRECT="0",

@@ -4,7 +4,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
-from consult.asgi import application
+from config.asgi import application
 from tests.factories import OFFER, make_consultant
 from tests.signaling.conftest import ORIGIN, TIMEOUT, receive_type
 

@@ -1,8 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from . import observability, views
-from .throttle import ThrottledLoginView
+from consult import observability, views
+from consult.throttle import ThrottledLoginView
 
 urlpatterns = [
     path("", views.lobby, name="lobby"),

@@ -20,12 +20,11 @@ OFFER = "v=0\r\n" + "a=x-pad:" + "x" * 3000 + "\r\n"
 
 def one_call(consultant, n: int) -> None:
     from consult import selectors, services
-    from signaling.consumers import _consultant_of, _desk_state
 
     desk, caller = f"desk-{n}", f"caller-{n}"
-    _consultant_of(consultant.user)
+    selectors.consultant_for_user(consultant.user)
     services.desk_opened(consultant_id=consultant.id, channel=desk, process="p")
-    _desk_state(consultant)
+    selectors.desk_state(consultant)
     services.ticket_create(
         consultant_slug=consultant.slug,
         caller_name="Caller",

@@ -137,8 +137,10 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
-# Login throttling and per-address caps count in the cache: Redis when there is
-# one, so that every server process sees the same counts.
+# Login throttling counts failures in the cache: Redis when there is one, so
+# that every server process sees the same counts. (Per-address caps are not
+# here: sockets are counted per process in signaling.limits, waiting tickets
+# in the database.)
 if REDIS_URL:
     CACHES = {
         "default": {

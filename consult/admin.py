@@ -1,10 +1,9 @@
 """The support lead's view: consultants with live state, the queue, and the history."""
 
 from django.contrib import admin
-from django.db.models import Count, Exists, OuterRef, Q
 
 from .models import Consultant, Consultation, Ticket
-from .selectors import consultant_status
+from .selectors import consultant_status, consultants_with_live_state
 
 
 def _duration(seconds: float | None) -> str:
@@ -32,26 +31,15 @@ class ConsultantAdmin(admin.ModelAdmin):
     autocomplete_fields = ["user"]
 
     def get_queryset(self, request):
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                waiting=Count("tickets", filter=Q(tickets__state=Ticket.State.WAITING)),
-                in_call=Exists(
-                    Consultation.objects.filter(
-                        consultant=OuterRef("pk"), outcome=Consultation.Outcome.ACTIVE
-                    )
-                ),
-            )
-        )
+        return consultants_with_live_state(super().get_queryset(request))
 
     @admin.display(description="status")
     def live_status(self, obj):
         return consultant_status(presence=obj.presence, in_call=obj.in_call)
 
-    @admin.display(description="waiting", ordering="waiting")
+    @admin.display(description="waiting", ordering="queue_length")
     def queue_length(self, obj):
-        return obj.waiting
+        return obj.queue_length
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

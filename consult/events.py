@@ -1,27 +1,34 @@
-"""What the domain tells the world after a write commits.
+"""What the domain tells the world after a write commits, and what services return.
 
-Services return these instead of sending anything: the caller of a service
-(a consumer, the sweeper) hands them to `signaling.groups.publish` once the
+Services return a `Result` instead of sending anything: whoever called the
+service (a consumer, the repair pass) publishes its events once the
 transaction is over, so nobody hears of a row that may still roll back.
 """
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class Tell:
+class SendFrame:
     """Send one frame to one socket, named by the database, never by a client.
 
-    `call` names the consultation a frame belongs to, so that a socket can drop
-    the stragglers of a call it has already left; `peer`, when given, is the
-    socket of the other party of that call, for the receiver to relay to.
+    `call` names the consultation the frame belongs to. The other fields say
+    what the frame does to the receiver's cached route (see `Route`); they are
+    flags on the delivery, so equality compares only where and what is sent:
+    - `reply_to`: the sender's socket, the receiver's route in that call from now;
+    - `stale_route`: the other party moved or left; ask the database next time;
+    - `ends_call`: the call is over; drop its later frames.
     """
 
     channel: str
     frame: dict[str, Any]
     call: int | None = None
-    peer: str = ""
+    reply_to: str = field(default="", compare=False)
+    stale_route: bool = field(default=False, compare=False)
+    ends_call: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -29,14 +36,14 @@ class Route:
     """Where a party's frames go in a call: the other party's socket, "" while away.
 
     The database gives it once; a consumer reuses it for the call's later
-    frames until an event says the other party moved (see `signaling.consumers`).
+    frames until a `SendFrame` says it went stale.
     """
 
     call: int
-    peer: str
+    channel: str
 
-    def tell(self, frame: dict[str, Any]) -> list[Tell]:
-        return [Tell(self.peer, frame, call=self.call)] if self.peer else []
+    def send(self, frame: dict[str, Any]) -> list["SendFrame"]:
+        return [SendFrame(self.channel, frame, call=self.call)] if self.channel else []
 
 
 @dataclass(frozen=True)
@@ -65,12 +72,13 @@ class Released:
     channel: str
 
 
-Event = Tell | QueueChanged | PresenceChanged | Released
+Event = SendFrame | QueueChanged | PresenceChanged | Released
 
 
 @dataclass
-class Result:
-    """A service's answer to its caller plus the events to publish after commit."""
+class Result(Generic[T]):
+    """A service's answer to its caller (typed per service) and the events to
+    publish after commit."""
 
-    value: Any = None
+    value: T = None  # type: ignore[assignment]
     events: list[Event] = field(default_factory=list)

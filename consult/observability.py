@@ -10,50 +10,26 @@ import asyncio
 import hmac
 import secrets
 
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Q
 from django.http import HttpResponse, JsonResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
-    Gauge,
     generate_latest,
 )
 from prometheus_client.core import GaugeMetricFamily
 
 from .addresses import in_networks, request_address
-from .models import Consultant, Consultation, Ticket
+from .database import database_call
+from .models import Consultant, Consultation
+from .selectors import consultants_with_live_state
 
 HEALTH_TIMEOUT_SECONDS = 2
 
 REGISTRY = CollectorRegistry()
-SOCKETS_OPEN = Gauge(
-    "consult_sockets_open",
-    "WebSocket connections open in this process.",
-    ["role"],
-    registry=REGISTRY,
-)
-SOCKETS_REFUSED = Counter(
-    "consult_sockets_refused",
-    "WebSocket connections closed at once for too many from one address.",
-    registry=REGISTRY,
-)
-RELAYED = Counter(
-    "consult_relayed_frames",
-    "Frames relayed from one party to the other, by type (rate() gives per second).",
-    ["type"],
-    registry=REGISTRY,
-)
-ERRORS = Counter(
-    "consult_errors",
-    "Error frames sent to clients, by code.",
-    ["code"],
-    registry=REGISTRY,
-)
 LOGIN_LOCKOUTS = Counter(
     "consult_login_lockouts",
     "Login attempts refused because of too many failures.",
@@ -70,10 +46,8 @@ class QueueCollector:
             "Callers waiting in each consultant's queue.",
             labels=["consultant"],
         )
-        rows = Consultant.objects.filter(is_active=True).annotate(
-            waiting=Count("tickets", filter=Q(tickets__state=Ticket.State.WAITING))
-        )
-        for slug, count in rows.values_list("slug", "waiting"):
+        rows = consultants_with_live_state(Consultant.objects.filter(is_active=True))
+        for slug, count in rows.values_list("slug", "queue_length"):
             waiting.add_metric([slug], count)
         yield waiting
         active = Consultation.objects.filter(
@@ -130,7 +104,7 @@ async def _check(probe) -> str:
 
 async def healthz(request):
     checks = {
-        "database": await _check(database_sync_to_async(_database_answers)),
+        "database": await _check(database_call(_database_answers)),
         "channel_layer": await _check(_channel_layer_round_trip),
     }
     healthy = all(state == "ok" for state in checks.values())

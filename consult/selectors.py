@@ -3,7 +3,7 @@
 from datetime import datetime
 
 from django.conf import settings
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from .models import Consultant, Consultation, Presence, Ticket
@@ -20,9 +20,17 @@ def consultant_status(*, presence: str, in_call: bool) -> str:
     return "busy" if in_call else presence
 
 
-def _with_live_state(queryset):
+def consultants_with_live_state(
+    consultants: QuerySet[Consultant] | None = None,
+) -> QuerySet[Consultant]:
+    """Consultants annotated with `queue_length` (waiting callers) and `in_call`.
+
+    The one read of live state that the lobby, the admin and /metrics share.
+    """
+    if consultants is None:
+        consultants = Consultant.objects.all()
     # Grouped queries drop Meta.ordering: name the order again.
-    return queryset.order_by("name", "pk").annotate(
+    return consultants.order_by("name", "pk").annotate(
         queue_length=Count("tickets", filter=Q(tickets__state=Waiting)),
         in_call=Exists(
             Consultation.objects.filter(consultant=OuterRef("pk"), outcome=ACTIVE)
@@ -31,8 +39,20 @@ def _with_live_state(queryset):
 
 
 def consultant_presence(consultant: Consultant) -> str:
+    """One consultant's status as the contract names it."""
     in_call = consultant.consultations.filter(outcome=ACTIVE).exists()
     return consultant_status(presence=consultant.presence, in_call=in_call)
+
+
+def consultant_for_user(user) -> Consultant | None:
+    """The consultant profile of a logged-in user, if they have one."""
+    return Consultant.objects.filter(user=user).first()
+
+
+def desk_state(consultant: Consultant) -> tuple[str, list[dict]]:
+    """(status, queue) as a desk's opening frames show them."""
+    consultant.refresh_from_db(fields=["presence"])
+    return consultant_presence(consultant), queue_for(consultant.id)
 
 
 def consultants_for_lobby(*, with_title: bool = False) -> list[dict]:
@@ -40,7 +60,7 @@ def consultants_for_lobby(*, with_title: bool = False) -> list[dict]:
 
     The lobby page also shows each title; the protocol's object has none.
     """
-    rows = _with_live_state(Consultant.objects.filter(is_active=True))
+    rows = consultants_with_live_state(Consultant.objects.filter(is_active=True))
     consultants = []
     for c in rows:
         item = {

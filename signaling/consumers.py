@@ -8,22 +8,21 @@ errors become `error` frames; nothing a client sends closes a socket with 1011.
 
 import json
 import logging
-import time
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from consult import selectors, services
+from consult.database import database_call
 from consult.errors import ConsultError
-from consult.events import Route
 from consult.ice import ice_servers
-from consult.models import Consultant
-from consult.observability import ERRORS, RELAYED
 
 from . import audit, runtime
-from .db import db
 from .groups import LayerUnavailable, publish
+from .limits import TokenBucket
 from .messages import ProtocolError, parse
+from .metrics import ERRORS, RELAYED
+from .routes import CallRoutes
 
 log = logging.getLogger(__name__)
 
@@ -35,24 +34,6 @@ CLOSE_TRY_AGAIN = 1013
 # that allowance comes back.
 BAD_FRAME_BURST = 10
 BAD_FRAMES_PER_SECOND = 0.2
-# Frames after which the other party of a call may sit on another socket, or
-# the call is over: the next relay asks the database again.
-ROUTE_CHANGES = frozenset({"accepted", "resumed", "peer", "hangup"})
-
-
-class TokenBucket:
-    def __init__(self, rate: float, burst: float):
-        self.rate, self.burst = rate, burst
-        self.tokens, self.stamp = burst, time.monotonic()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
 
 
 class SignalingConsumer(AsyncWebsocketConsumer):
@@ -66,10 +47,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         self.bad_frames = TokenBucket(BAD_FRAMES_PER_SECOND, BAD_FRAME_BURST)
         # Hub pushes wait here until the socket has had its `hello`.
         self.held: list[str] | None = []
-        # The other party of this socket's call, as the database last named it;
-        # and the calls this socket has left, whose late frames are dropped.
-        self.route: Route | None = None
-        self.ended: set[int] = set()
+        self.routes = CallRoutes()
         self.runtime = await runtime.current()
         await self.open()
 
@@ -124,9 +102,9 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         self.closing = True
         await self.close(code=CLOSE_ABUSE)
 
-    async def run(self, service, **kwargs):
+    async def call_service(self, service, **kwargs):
         """Call a service, publish its events after commit, return its answer."""
-        result = await db(service)(**kwargs)
+        result = await database_call(service)(**kwargs)
         await publish(result.events)
         return result.value
 
@@ -140,45 +118,25 @@ class SignalingConsumer(AsyncWebsocketConsumer):
 
     async def relay_frame(self, event):
         """A frame the database routed to this socket (see `signaling.groups`)."""
-        frame, call = event["frame"], event.get("call")
-        if call in self.ended:
-            return  # sent on a route that was cached before the call ended
-        kind = frame.get("type", "")
-        if kind in ROUTE_CHANGES:
-            self.route = None
-        if event.get("peer"):
-            self.route = Route(call, event["peer"])
-        if kind == "hangup" and call is not None:
-            self.ended.add(call)
-        RELAYED.labels(kind).inc()
-        await self.send(text_data=json.dumps(frame))
+        if self.routes.deliverable(event):
+            RELAYED.labels(event["frame"].get("type", "")).inc()
+            await self.send(text_data=json.dumps(event["frame"]))
 
     async def on_ping(self):
         await self.send_frame("pong")
 
     async def relay(self, frame: dict):
-        """Pass a frame to the other party of this socket's call.
-
-        The route comes with the start of the call (`accepted` for the caller,
-        the answer for the desk), or from the database after the other party
-        moved; the frames reuse it, which keeps an ICE burst off the database.
-        A route can only name a socket that is or was the other party of this
-        call, and the receiver drops frames of calls it has left.
-        """
-        if self.route is not None:
-            return await publish(self.route.tell(frame))
-        self.learn(
-            await self.run(
+        """Pass a frame to the other party of this socket's call (see routes.py)."""
+        if self.routes.current is not None:
+            return await publish(self.routes.current.send(frame))
+        self.routes.remember(
+            await self.call_service(
                 services.consultation_relay,
                 channel=self.channel_name,
                 party=self.role,
                 frame=frame,
             )
         )
-
-    def learn(self, route: Route | None):
-        # An absent party comes back on a new socket: ask again next time.
-        self.route = route if route is not None and route.peer else None
 
     async def on_ice(self, candidate):
         await self.relay({"type": "ice", "candidate": candidate})
@@ -187,11 +145,11 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         await self.relay({"type": "offer", "offer": offer})
 
     async def on_hangup(self):
-        self.route = None
-        call = await self.run(
+        self.routes.forget()
+        call = await self.call_service(
             services.consultation_end, channel=self.channel_name, party=self.role
         )
-        self.ended.add(call)
+        self.routes.end(call)
 
 
 class CallerConsumer(SignalingConsumer):
@@ -209,7 +167,7 @@ class CallerConsumer(SignalingConsumer):
         await self.greeted()
 
     async def dropped(self):
-        await self.run(services.caller_dropped, channel=self.channel_name)
+        await self.call_service(services.caller_dropped, channel=self.channel_name)
 
     def watch(self, ticket, queued: dict):
         self.runtime.hub.watch_ticket(
@@ -221,7 +179,7 @@ class CallerConsumer(SignalingConsumer):
         )
 
     async def on_join(self, consultant, name, reason, audio_only, offer):
-        ticket, queued = await self.run(
+        joined = await self.call_service(
             services.ticket_create,
             address=self.scope.get("client_address", ""),
             consultant_slug=consultant,
@@ -232,25 +190,25 @@ class CallerConsumer(SignalingConsumer):
             channel=self.channel_name,
             process=self.runtime.process,
         )
-        self.watch(ticket, queued)
-        await self.send_frame("queued", **queued)
+        self.watch(joined.ticket, joined.queued)
+        await self.send_frame("queued", **joined.queued)
 
     async def on_resume(self, token):
-        kind, ticket, payload = await self.run(
+        resumption = await self.call_service(
             services.ticket_resume,
             token=token,
             channel=self.channel_name,
             process=self.runtime.process,
         )
-        if kind == "queued":
-            self.watch(ticket, payload)
-        await self.send_frame(kind, **payload)
+        if resumption.kind == "queued":
+            self.watch(resumption.ticket, resumption.payload)
+        await self.send_frame(resumption.kind, **resumption.payload)
 
     async def on_ice(self, candidate):
-        if self.route is not None:
+        if self.routes.current is not None:
             return await self.relay({"type": "ice", "candidate": candidate})
-        self.learn(
-            await self.run(
+        self.routes.remember(
+            await self.call_service(
                 services.ticket_add_candidate,
                 channel=self.channel_name,
                 candidate=candidate,
@@ -258,15 +216,15 @@ class CallerConsumer(SignalingConsumer):
         )
 
     async def ticket_released(self, event):
-        """A newer socket resumed the ticket (see `services.ticket_resume`)."""
-        self.route = None
+        """A newer socket resumed the ticket (see `consult.services.ticket_resume`)."""
+        self.routes.forget()
         self.runtime.hub.unwatch_ticket(self)
         await self.send_error(
             "bad_token", "This ticket was resumed on another connection."
         )
 
     async def on_cancel(self):
-        await self.run(services.ticket_cancel, channel=self.channel_name)
+        await self.call_service(services.ticket_cancel, channel=self.channel_name)
         self.runtime.hub.unwatch_ticket(self)
         await self.send_frame("cancelled")
 
@@ -287,17 +245,17 @@ class DeskConsumer(SignalingConsumer):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             return await self.close(code=CLOSE_NOT_LOGGED_IN)
-        self.consultant = await db(_consultant_of)(user)
+        self.consultant = await database_call(selectors.consultant_for_user)(user)
         if self.consultant is None:
             return await self.close(code=CLOSE_NOT_CONSULTANT)
         self.runtime.hub.watch_desk(self, self.consultant.id)
-        resumed = await self.run(
+        resumed = await self.call_service(
             services.desk_opened,
             consultant_id=self.consultant.id,
             channel=self.channel_name,
             process=self.runtime.process,
         )
-        status, callers = await db(_desk_state)(self.consultant)
+        status, callers = await database_call(selectors.desk_state)(self.consultant)
         await self.send_frame(
             "hello",
             role="consultant",
@@ -312,7 +270,7 @@ class DeskConsumer(SignalingConsumer):
 
     async def dropped(self):
         if self.consultant is not None:
-            await self.run(
+            await self.call_service(
                 services.desk_closed,
                 consultant_id=self.consultant.id,
                 channel=self.channel_name,
@@ -323,14 +281,14 @@ class DeskConsumer(SignalingConsumer):
             await super().receive(text_data, bytes_data)
 
     async def on_status(self, status):
-        await self.run(
+        await self.call_service(
             services.consultant_set_presence,
             consultant_id=self.consultant.id,
             presence=status,
         )
 
     async def on_accept(self, ticket):
-        caller = await self.run(
+        caller = await self.call_service(
             services.ticket_accept,
             consultant_id=self.consultant.id,
             channel=self.channel_name,
@@ -340,25 +298,16 @@ class DeskConsumer(SignalingConsumer):
         await self.send_frame("caller", **caller)
 
     async def on_answer(self, answer):
-        self.learn(
-            await self.run(
+        self.routes.remember(
+            await self.call_service(
                 services.consultation_answer, channel=self.channel_name, answer=answer
             )
         )
 
     async def on_refuse(self, ticket, reason):
-        await self.run(
+        await self.call_service(
             services.ticket_refuse,
             consultant_id=self.consultant.id,
             ticket_id=ticket,
             reason=reason,
         )
-
-
-def _consultant_of(user) -> Consultant | None:
-    return Consultant.objects.filter(user=user).first()
-
-
-def _desk_state(consultant: Consultant) -> tuple[str, list[dict]]:
-    consultant.refresh_from_db(fields=["presence"])
-    return selectors.consultant_presence(consultant), selectors.queue_for(consultant.id)

@@ -1,7 +1,8 @@
 """The one module that knows channel-layer names and event types.
 
-- A `Tell` goes to the one channel name the database gave for the other party,
-  as a `relay.frame` event that the consumer writes to its socket; `Released`
+- A `SendFrame` goes to the one channel name the database gave for the other
+  party, as a `relay.frame` event that the consumer writes to its socket, with
+  the delivery's route flags (`consult.events.SendFrame`); `Released`
   tells a caller socket that a newer one resumed its ticket.
 - Queue and presence changes go to the `consult.hub` group, which every server
   process's hub joins; each hub then pushes to its own sockets (see `hub.py`).
@@ -13,7 +14,7 @@ import logging
 from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 
-from consult.events import Event, PresenceChanged, QueueChanged, Released, Tell
+from consult.events import Event, PresenceChanged, QueueChanged, Released, SendFrame
 
 from .layers import OUTAGE_ERRORS
 
@@ -28,8 +29,16 @@ HUB_PRESENCE = "hub.presence"
 SEND_PATIENCE_SECONDS = 5.0
 
 
-def relay_event(frame: dict, call: int | None = None, peer: str = "") -> dict:
-    return {"type": RELAY, "frame": frame, "call": call, "peer": peer}
+def relay_event(send: SendFrame) -> dict:
+    """The channel-layer message of a `SendFrame`; flags only when set."""
+    event = {"type": RELAY, "frame": send.frame, "call": send.call}
+    if send.reply_to:
+        event["reply_to"] = send.reply_to
+    if send.stale_route:
+        event["stale_route"] = True
+    if send.ends_call:
+        event["ends_call"] = True
+    return event
 
 
 def hub_event(event: QueueChanged | PresenceChanged) -> dict:
@@ -72,9 +81,8 @@ async def publish(events: list[Event]) -> None:
     layer = get_channel_layer()
     seen = set()
     for event in events:
-        if isinstance(event, Tell):
-            message = relay_event(event.frame, event.call, event.peer)
-            await _with_patience(layer.send, event.channel, message)
+        if isinstance(event, SendFrame):
+            await _with_patience(layer.send, event.channel, relay_event(event))
             continue
         if isinstance(event, Released):
             await _with_patience(layer.send, event.channel, {"type": RELEASED})

@@ -19,8 +19,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from django.conf import settings
 
 from consult import selectors
-
-from .db import db
+from consult.database import database_call
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +137,7 @@ class Hub:
 
     async def _read_lobby(self) -> list[dict]:
         self.lobby_stale = False
-        self.lobby_state = await db(selectors.consultants_for_lobby)()
+        self.lobby_state = await database_call(selectors.consultants_for_lobby)()
         return self.lobby_state
 
     async def _push(self, key) -> None:
@@ -159,7 +158,7 @@ class Hub:
     async def _push_queue(self, consultant_id: int) -> None:
         desks = list(self.desks.get(consultant_id, ()))
         if desks:
-            callers = await db(selectors.queue_for)(consultant_id)
+            callers = await database_call(selectors.queue_for)(consultant_id)
             await _send_all(desks, {"type": "queue", "callers": callers})
 
     async def _push_positions(self, consultant_id: int) -> None:
@@ -167,7 +166,7 @@ class Hub:
         if not watchers:
             return
 
-        order, estimate = await db(_order_and_estimate)(consultant_id)
+        order, estimate = await database_call(_order_and_estimate)(consultant_id)
         index = {ticket: i + 1 for i, ticket in enumerate(order)}
         for consumer, ticket in watchers.items():
             position = index.get(ticket)

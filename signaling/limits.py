@@ -1,4 +1,4 @@
-"""The cap on open sockets per client address.
+"""Limits on sockets: open sockets per client address, frames per socket.
 
 Sockets are counted by an ASGI middleware in front of the consumers, per
 server process (a process knows its own sockets exactly, and its counts die
@@ -10,13 +10,15 @@ each socket's open and close. (Tickets waiting per address are capped by
 `consult.services.ticket_create`, from the database.)
 """
 
+import time
 from collections import Counter
 
 from django.conf import settings
 
 from consult import logs
 from consult.addresses import scope_address
-from consult.observability import SOCKETS_OPEN, SOCKETS_REFUSED
+
+from .metrics import SOCKETS_OPEN, SOCKETS_REFUSED
 
 CLOSE_TOO_MANY = 4429
 ROLES = {"/ws/call/": "caller", "/ws/desk/": "consultant"}
@@ -74,3 +76,21 @@ async def _refuse(receive, send):
         return
     await send({"type": "websocket.accept"})
     await send({"type": "websocket.close", "code": CLOSE_TOO_MANY})
+
+
+class TokenBucket:
+    """A rate limit: `burst` takes at once, refilled at `rate` per second."""
+
+    def __init__(self, rate: float, burst: float):
+        self.rate, self.burst = rate, burst
+        self.tokens, self.stamp = burst, time.monotonic()
+
+    def take(self) -> bool:
+        """Spend one token if there is one; False means over the limit."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True

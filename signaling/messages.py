@@ -143,7 +143,7 @@ def candidate(value, name):
     return clean
 
 
-class Optional:
+class OptionalField:
     """A field that may be missing (or null), with the value used then."""
 
     def __init__(self, check: Check, default: Any = None):
@@ -165,8 +165,8 @@ CALLER = _COMMON | {
     "join": {
         "consultant": pattern(_SLUG, "a consultant's slug"),
         "name": NAME,
-        "reason": Optional(REASON, ""),
-        "audio_only": Optional(boolean, False),
+        "reason": OptionalField(REASON, ""),
+        "audio_only": OptionalField(boolean, False),
         "offer": description("offer"),
     },
     "resume": {"token": pattern(_TOKEN, "a resume token")},
@@ -175,8 +175,8 @@ CALLER = _COMMON | {
 
 CONSULTANT = _COMMON | {
     "status": {"status": one_of("online", "away")},
-    "accept": {"ticket": Optional(ticket_id)},
-    "refuse": {"ticket": ticket_id, "reason": Optional(REASON, "")},
+    "accept": {"ticket": OptionalField(ticket_id)},
+    "refuse": {"ticket": ticket_id, "reason": OptionalField(REASON, "")},
 }
 
 ROLES = {"caller": CALLER, "consultant": CONSULTANT}
@@ -216,7 +216,7 @@ def parse(raw: str | bytes | None, role: str) -> Message:
     fields = {}
     for name, check in spec.items():
         value = data.get(name)
-        if isinstance(check, Optional):
+        if isinstance(check, OptionalField):
             fields[name] = check.default if value is None else check.check(value, name)
         elif name not in data:
             _fail(name, "is required")

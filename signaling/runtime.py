@@ -16,8 +16,8 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from consult import services
+from consult.database import database_call
 
-from .db import db
 from .groups import HUB_GROUP, HUB_PRESENCE, HUB_QUEUE, publish
 from .hub import Hub
 
@@ -36,7 +36,7 @@ class Runtime:
     async def start(self) -> None:
         self.channel = await self.layer.new_channel()
         await self.layer.group_add(HUB_GROUP, self.channel)
-        await db(services.process_heartbeat)(process=self.process)
+        await database_call(services.process_heartbeat)(process=self.process)
         self.tasks = [
             self.loop.create_task(self._listen()),
             self.loop.create_task(self._beat()),
@@ -48,7 +48,7 @@ class Runtime:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
-        await db(services.process_stopped)(process=self.process)
+        await database_call(services.process_stopped)(process=self.process)
 
     async def _listen(self) -> None:
         while True:
@@ -69,7 +69,7 @@ class Runtime:
         # other processes take this one for dead and drop all its sockets.
         while True:
             try:
-                await db(services.process_heartbeat)(process=self.process)
+                await database_call(services.process_heartbeat)(process=self.process)
             except Exception:
                 log.exception("heartbeat failed; trying again")
             await asyncio.sleep(settings.CONSULT_HEARTBEAT_SECONDS)
@@ -83,7 +83,7 @@ class Runtime:
                     # Redis restarted and forgot the group: what was published
                     # to it since is lost, so push everything again.
                     self.hub.resync()
-                result = await db(services.sweep)()
+                result = await database_call(services.sweep)()
                 await publish(result.events)
             except Exception:
                 log.exception("sweep failed; trying again")

@@ -35,7 +35,7 @@ def join(consultant: Consultant, channel: str, name: str = "Caller", **fields):
         process="test",
         address=fields.get("address", ""),
     )
-    return result.value
+    return result.value.ticket, result.value.queued
 
 
 def accept(consultant: Consultant, channel: str = "desk-1", ticket_id=None):

@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from consult import errors, selectors, services
-from consult.events import PresenceChanged, QueueChanged, Route, Tell
+from consult.events import PresenceChanged, QueueChanged, Route, SendFrame
 from consult.models import Consultant, Consultation, DeskSocket, ServerProcess, Ticket
 from tests.factories import ANSWER, OFFER, accept, join, make_consultant
 
@@ -152,7 +152,9 @@ def test_refuse_tells_the_caller_and_keeps_history(consultant):
     result = services.ticket_refuse(
         consultant_id=consultant.id, ticket_id=str(ticket.id), reason="Fully booked"
     )
-    assert Tell("c1", {"type": "refused", "reason": "Fully booked"}) in result.events
+    assert (
+        SendFrame("c1", {"type": "refused", "reason": "Fully booked"}) in result.events
+    )
     ticket.refresh_from_db()
     assert (
         ticket.state == "ended" and ticket.offer == "" and ticket.caller_channel == ""
@@ -194,7 +196,7 @@ def test_first_answer_tells_caller_accepted_then_later_ones_relay(consultant):
     [tell] = first.events
     assert tell.channel == "c1"
     # Each party learns where the other is, for the candidates to come.
-    assert (tell.call, tell.peer) == (call_id, "desk-1")
+    assert (tell.call, tell.reply_to) == (call_id, "desk-1")
     assert first.value == Route(call_id, "c1")
     assert tell.frame == {
         "type": "accepted",
@@ -204,7 +206,7 @@ def test_first_answer_tells_caller_accepted_then_later_ones_relay(consultant):
     }
     again = services.consultation_answer(channel="desk-1", answer=answer)
     relayed = {"type": "answer", "answer": answer}
-    assert again.events == [Tell("c1", relayed, call=call_id)]
+    assert again.events == [SendFrame("c1", relayed, call=call_id)]
     assert Consultation.objects.get(pk=call_id).connected_at is not None
 
 
@@ -223,12 +225,12 @@ def test_candidates_relay_only_to_the_other_party(consultant):
     from_caller = services.ticket_add_candidate(
         channel="c1", candidate=ice["candidate"]
     )
-    assert from_caller.events == [Tell("desk-1", ice, call=call_id)]
+    assert from_caller.events == [SendFrame("desk-1", ice, call=call_id)]
     assert from_caller.value == Route(call_id, "desk-1")
     from_desk = services.consultation_relay(
         channel="desk-1", party="consultant", frame=ice
     )
-    assert from_desk.events == [Tell("c1", ice, call=call_id)]
+    assert from_desk.events == [SendFrame("c1", ice, call=call_id)]
     assert from_desk.value == Route(call_id, "c1")
     with pytest.raises(errors.NotInCall):
         services.consultation_relay(channel="bystander", party="caller", frame=ice)
@@ -246,7 +248,7 @@ def test_hangup_ends_call_and_tells_the_other_party(consultant):
     call_id = accept(consultant).value["consultation"]
     result = services.consultation_end(channel="c1", party="caller")
     hangup = {"type": "hangup", "by": "caller"}
-    assert Tell("desk-1", hangup, call=call_id) in result.events
+    assert SendFrame("desk-1", hangup, call=call_id) in result.events
     assert result.value == call_id
     call = Consultation.objects.get(pk=call_id)
     assert (call.outcome, call.ended_by) == ("completed", "caller")
@@ -274,9 +276,10 @@ def test_resume_waiting_keeps_the_place_and_rebinds_the_socket(consultant):
     _, queued = join(consultant, "c1")
     services.caller_dropped(channel="c1")
     assert selectors.queue_for(consultant.id)[1]["reconnecting"] is True
-    kind, _, payload = services.ticket_resume(
+    resumption = services.ticket_resume(
         token=queued["token"], channel="c1-new", process="p"
     ).value
+    kind, payload = resumption.kind, resumption.payload
     assert kind == "queued" and payload["position"] == 2
     assert payload["ticket"] == queued["ticket"]
     assert selectors.queue_for(consultant.id)[1]["reconnecting"] is False
@@ -287,12 +290,14 @@ def test_resume_in_call_tells_consultant_back(consultant):
     _, queued = join(consultant, "c1")
     accept(consultant)
     dropped = services.caller_dropped(channel="c1")
-    assert dropped.events == [Tell("desk-1", {"type": "peer", "state": "reconnecting"})]
+    assert dropped.events == [
+        SendFrame("desk-1", {"type": "peer", "state": "reconnecting"})
+    ]
     result = services.ticket_resume(token=queued["token"], channel="c2", process="p")
-    kind, _, payload = result.value
+    kind, payload = result.value.kind, result.value.payload
     assert kind == "resumed"
     assert payload["consultant"] == {"slug": "ada", "name": "Ada"}
-    assert result.events == [Tell("desk-1", {"type": "peer", "state": "back"})]
+    assert result.events == [SendFrame("desk-1", {"type": "peer", "state": "back"})]
 
 
 def test_resume_with_unknown_ended_or_expired_token_is_bad_token(consultant, settings):
@@ -335,7 +340,7 @@ def test_sweep_hangs_up_a_call_whose_caller_never_came_back(consultant, settings
     services.caller_dropped(channel="c1")
     result = services.sweep(now=timezone.now() + timedelta(seconds=6))
     hangup = {"type": "hangup", "by": "caller", "reason": "disconnected"}
-    assert Tell("desk-1", hangup, call=call_id) in result.events
+    assert SendFrame("desk-1", hangup, call=call_id) in result.events
     assert Consultation.objects.get(pk=call_id).outcome == "disconnected"
     assert not Consultation.objects.filter(outcome="active").exists()
 
@@ -345,7 +350,9 @@ def test_desk_drop_and_return_within_grace_resumes_the_call(consultant):
     join(consultant, "c1")
     call_id = accept(consultant).value["consultation"]
     dropped = services.desk_closed(consultant_id=consultant.id, channel="desk-1")
-    assert dropped.events == [Tell("c1", {"type": "peer", "state": "reconnecting"})]
+    assert dropped.events == [
+        SendFrame("c1", {"type": "peer", "state": "reconnecting"})
+    ]
     back = services.desk_opened(
         consultant_id=consultant.id, channel="desk-2", process="p"
     )
@@ -353,10 +360,10 @@ def test_desk_drop_and_return_within_grace_resumes_the_call(consultant):
         "consultation": call_id,
         "caller": {"ticket": str(Ticket.objects.get().id), "name": "Caller"},
     }
-    assert Tell("c1", {"type": "peer", "state": "back"}) in back.events
+    assert SendFrame("c1", {"type": "peer", "state": "back"}) in back.events
     assert services.consultation_relay(
         channel="desk-2", party="consultant", frame={"type": "ping"}
-    ).events == [Tell("c1", {"type": "ping"}, call=call_id)]
+    ).events == [SendFrame("c1", {"type": "ping"}, call=call_id)]
 
 
 def test_consultant_without_desk_goes_offline_after_grace_and_callers_are_told(
@@ -373,7 +380,7 @@ def test_consultant_without_desk_goes_offline_after_grace_and_callers_are_told(
     consultant.refresh_from_db()
     assert consultant.presence == "offline"
     assert (
-        Tell("c1", {"type": "refused", "reason": services.OFFLINE_REASON})
+        SendFrame("c1", {"type": "refused", "reason": services.OFFLINE_REASON})
         in result.events
     )
 
@@ -391,12 +398,12 @@ def test_dead_process_sockets_enter_grace_then_end(consultant, settings):
         heartbeat_at=timezone.now() - timedelta(seconds=11)
     )
     first = services.sweep()
-    assert Tell("c1", {"type": "peer", "state": "reconnecting"}) in first.events
+    assert SendFrame("c1", {"type": "peer", "state": "reconnecting"}) in first.events
     assert not ServerProcess.objects.filter(pk="dead").exists()
     assert not DeskSocket.objects.exists()
     later = services.sweep(now=timezone.now() + timedelta(seconds=6))
     hangup = {"type": "hangup", "by": "consultant", "reason": "disconnected"}
-    assert Tell("c1", hangup, call=call_id) in later.events
+    assert SendFrame("c1", hangup, call=call_id) in later.events
     assert not Consultation.objects.filter(outcome="active").exists()
 
 
@@ -423,3 +430,31 @@ def test_an_address_may_have_only_so_many_tickets_waiting(consultant, settings):
     join(consultant, "c3", address="203.0.113.9")
     # The address goes with the signaling when a ticket leaves the queue.
     assert Ticket.objects.get(caller_channel="", state="ended").caller_address == ""
+
+
+def test_each_delivery_says_what_it_does_to_the_receivers_route(consultant):
+    """The route cache's invalidation is a flag of the delivery, not a frame type."""
+    _, queued = join(consultant, "c1")
+    call_id = accept(consultant).value["consultation"]
+    (accepted,) = services.consultation_answer(channel="desk-1", answer=ANSWER).events
+    assert (accepted.reply_to, accepted.stale_route, accepted.ends_call) == (
+        "desk-1",
+        False,
+        False,
+    )
+    (relayed,) = services.consultation_relay(
+        channel="c1", party="caller", frame={"type": "ice", "candidate": {}}
+    ).events
+    assert (relayed.reply_to, relayed.stale_route, relayed.ends_call) == (
+        "",
+        False,
+        False,
+    )
+    (reconnecting,) = services.caller_dropped(channel="c1").events
+    assert reconnecting.stale_route and not reconnecting.ends_call
+    resumed = services.ticket_resume(token=queued["token"], channel="c2", process="p")
+    (back,) = resumed.events
+    assert back.stale_route and not back.ends_call
+    ended = services.consultation_end(channel="c2", party="caller")
+    (hangup,) = [e for e in ended.events if isinstance(e, SendFrame)]
+    assert hangup.call == call_id and hangup.stale_route and hangup.ends_call

@@ -467,6 +467,7 @@ async def test_relays_follow_a_caller_that_resumes_while_its_old_socket_is_open(
 async def test_a_desk_drops_late_frames_of_a_call_it_has_ended(ada):
     from channels.layers import get_channel_layer
 
+    from consult.events import SendFrame
     from signaling.groups import relay_event
 
     desk, first = await desk_socket("ada"), await caller_socket()
@@ -483,7 +484,8 @@ async def test_a_desk_drops_late_frames_of_a_call_it_has_ended(ada):
     # the hangup, arriving late.
     layer = get_channel_layer()
     straggler = {"type": "ice", "candidate": ice(1)}
-    await layer.send(desk_channel, relay_event(straggler, ended["consultation"]))
+    late = SendFrame(desk_channel, straggler, call=ended["consultation"])
+    await layer.send(desk_channel, relay_event(late))
     await second.send_json_to({"type": "ice", "candidate": ice(2)})
     assert (await receive_type(desk, "ice"))["candidate"] == ice(2)
     heard = [f for f in await quiet_frames(desk) if f["type"] == "ice"]

@@ -7,7 +7,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from consult.logs import JsonFormatter
-from consult.observability import ERRORS, RELAYED
+from signaling.metrics import ERRORS, RELAYED
 from tests.factories import ANSWER, OFFER, make_consultant
 from tests.signaling.conftest import caller_socket, desk_socket, receive_type
 

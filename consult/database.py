@@ -1,4 +1,4 @@
-"""Sync database code, called from async code."""
+"""The one way async code (consumers, the hub, health checks) runs database work."""
 
 import functools
 
@@ -6,7 +6,7 @@ from asgiref.sync import sync_to_async
 from django.db import connection
 
 
-def db(func):
+def database_call(func):
     """`func` on a worker thread; its connection goes back to the pool after it.
 
     Not thread-sensitive: each service is a transaction of its own, so calls

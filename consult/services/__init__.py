@@ -1,0 +1,62 @@
+"""Writes to the queue: every change of a ticket, a consultation or a presence.
+
+Each service is a short transaction that takes keyword arguments and returns a
+`consult.events.Result` typed by what it answers, plus the events to publish
+once the transaction has committed. One module per sub-domain:
+- `tickets`: a caller's ticket (join, candidates, cancel, resume, drop, refusal);
+- `calls`: a consultation's signaling (accept, answer, relay, hang-up);
+- `desk`: a consultant's desk sockets and presence;
+- `liveness`: process heartbeats and the repair pass (`sweep`);
+- `shared`: what they share (states, grace, history rows, frames).
+"""
+
+from .calls import (
+    CallerPayload,
+    consultation_answer,
+    consultation_end,
+    consultation_relay,
+    ticket_accept,
+)
+from .desk import consultant_set_presence, desk_closed, desk_opened
+from .liveness import OFFLINE_REASON, process_heartbeat, process_stopped, sweep
+from .shared import DeskCallPayload, QueuedPayload, token_hash
+from .tickets import (
+    MAX_CANDIDATES,
+    CallerCallPayload,
+    Joined,
+    Resumption,
+    caller_dropped,
+    ticket_add_candidate,
+    ticket_cancel,
+    ticket_create,
+    ticket_refuse,
+    ticket_resume,
+)
+
+__all__ = [
+    "MAX_CANDIDATES",
+    "OFFLINE_REASON",
+    "CallerCallPayload",
+    "CallerPayload",
+    "DeskCallPayload",
+    "Joined",
+    "QueuedPayload",
+    "Resumption",
+    "caller_dropped",
+    "consultant_set_presence",
+    "consultation_answer",
+    "consultation_end",
+    "consultation_relay",
+    "desk_closed",
+    "desk_opened",
+    "process_heartbeat",
+    "process_stopped",
+    "sweep",
+    "ticket_accept",
+    "ticket_add_candidate",
+    "ticket_cancel",
+    "ticket_create",
+    "ticket_refuse",
+    "ticket_resume",
+    "token_hash",
+]

@@ -1,0 +1,159 @@
+"""A consultation's signaling: the accept, the answer, the relay, the hang-up."""
+
+from typing import Any, TypedDict
+
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from consult import errors
+from consult.events import PresenceChanged, QueueChanged, Result, Route, SendFrame
+from consult.models import Consultation, Ticket
+
+from .shared import (
+    ACTIVE,
+    IN_CALL,
+    WAITING,
+    Outcome,
+    Party,
+    consultant_ref,
+    end_call,
+    hangup,
+    history_row,
+)
+
+
+class CallerPayload(TypedDict):
+    """The `caller` frame's fields: who the desk took, with the offer to answer."""
+
+    ticket: str
+    consultation: int
+    name: str
+    reason: str
+    audio_only: bool
+    offer: dict[str, str]
+    candidates: list[dict[str, Any]]
+
+
+def _active_calls(channel: str, party: str) -> QuerySet[Consultation]:
+    """The active consultation that this socket holds as `party`, as a query."""
+    if not channel:
+        raise errors.NotInCall
+    calls = Consultation.objects.filter(outcome=ACTIVE)
+    if party == Party.CALLER:
+        return calls.filter(ticket__caller_channel=channel)
+    return calls.filter(consultant_channel=channel)
+
+
+def _active_call(channel: str, party: str, *, lock: bool = False) -> Consultation:
+    """The active consultation this socket holds as `party`; `NotInCall` if none."""
+    calls = _active_calls(channel, party).select_related("ticket", "consultant")
+    if lock:
+        calls = calls.select_for_update(of=("self",))
+    try:
+        return calls.get()  # one at most: a socket holds one call
+    except Consultation.DoesNotExist:
+        raise errors.NotInCall from None
+
+
+def _claim(consultant_id: int, ticket_id: str | None) -> Ticket | None:
+    """Move one waiting ticket to in_call; exactly one of several racing desks wins.
+
+    A conditional UPDATE per candidate: PostgreSQL re-checks `state` after a
+    concurrent winner commits, SQLite's IMMEDIATE transactions serialise.
+    """
+    waiting = Ticket.objects.filter(consultant_id=consultant_id, state=WAITING)
+    if ticket_id is not None:
+        waiting = waiting.filter(pk=ticket_id)
+    for pk in waiting.values_list("pk", flat=True)[:10]:
+        if Ticket.objects.filter(pk=pk, state=WAITING).update(state=IN_CALL):
+            return Ticket.objects.select_related("consultant").get(pk=pk)
+    return None
+
+
+@transaction.atomic
+def ticket_accept(
+    *, consultant_id: int, channel: str, process: str, ticket_id: str | None = None
+) -> Result[CallerPayload]:
+    """Take the next (or a chosen) caller and start their consultation.
+
+    Raises `TicketGone` (that ticket is not waiting here), `QueueEmpty`, or
+    `Busy` (this consultant is already in a call; the claim rolls back).
+    """
+    ticket = _claim(consultant_id, ticket_id)
+    if ticket is None:
+        raise errors.TicketGone if ticket_id else errors.QueueEmpty
+    if Consultation.objects.filter(
+        consultant_id=consultant_id, outcome=ACTIVE
+    ).exists():
+        raise errors.Busy
+    try:
+        with transaction.atomic():
+            call = history_row(
+                ticket,
+                accepted_at=timezone.now(),
+                consultant_channel=channel,
+                consultant_process=process,
+            )
+    except IntegrityError:
+        # Another desk of this consultant accepted in the meantime.
+        raise errors.Busy from None
+    Ticket.objects.filter(pk=ticket.pk).update(offer="", candidates=[])
+    caller: CallerPayload = {
+        "ticket": str(ticket.id),
+        "consultation": call.id,
+        "name": ticket.caller_name,
+        "reason": ticket.reason,
+        "audio_only": ticket.audio_only,
+        "offer": {"type": "offer", "sdp": ticket.offer},
+        "candidates": ticket.candidates,
+    }
+    return Result(caller, [QueueChanged(consultant_id), PresenceChanged(consultant_id)])
+
+
+@transaction.atomic
+def consultation_answer(*, channel: str, answer: dict) -> Result[Route]:
+    """The consultant's answer: the first is `accepted` for the caller, later
+    ones relay. The value is the desk's `Route` to the caller; `NotInCall` if
+    this desk socket holds no call."""
+    call = _active_call(channel, Party.CONSULTANT, lock=True)
+    route = Route(call.id, call.ticket.caller_channel)
+    if call.connected_at is not None or not route.channel:
+        return Result(route, route.send({"type": "answer", "answer": answer}))
+    Consultation.objects.filter(pk=call.pk).update(connected_at=timezone.now())
+    accepted = {
+        "type": "accepted",
+        "consultation": call.id,
+        "consultant": consultant_ref(call.consultant),
+        "answer": answer,
+    }
+    # Both parties learn their route here, before the first candidate.
+    told = SendFrame(route.channel, accepted, call=call.id, reply_to=channel)
+    return Result(route, [told])
+
+
+def consultation_relay(*, channel: str, party: str, frame: dict) -> Result[Route]:
+    """Pass a frame to the other party of this socket's call, and no one else.
+
+    The value is the `Route` taken, for the consumer to reuse; `NotInCall` if
+    this socket holds no call.
+    """
+    other = "consultant_channel" if party == Party.CALLER else "ticket__caller_channel"
+    found = _active_calls(channel, party).values_list("id", other)[:1]
+    if not found:
+        raise errors.NotInCall
+    route = Route(*found[0])
+    return Result(route, route.send(frame))
+
+
+@transaction.atomic
+def consultation_end(*, channel: str, party: str) -> Result[int]:
+    """Hang up: the other party hears who ended the call. The value is the
+    consultation's id; `NotInCall` if this socket holds no call."""
+    call = _active_call(channel, party, lock=True)
+    other = (
+        call.consultant_channel if party == Party.CALLER else call.ticket.caller_channel
+    )
+    end_call(call, outcome=Outcome.COMPLETED, by=party, reason="", now=timezone.now())
+    events = hangup(other, call.id, party)
+    return Result(call.id, [*events, PresenceChanged(call.consultant_id)])

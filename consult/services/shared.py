@@ -1,0 +1,176 @@
+"""What the service modules share: states, the grace rule, history rows, frames.
+
+Parties are identified by their socket's channel name as the database holds
+it, never by a name a client sent.
+"""
+
+import hashlib
+from datetime import datetime, timedelta
+from typing import Any, TypedDict
+
+from django.conf import settings
+
+from consult import errors
+from consult.events import SendFrame
+from consult.models import Consultant, Consultation, Ticket
+from consult.selectors import ticket_position
+
+WAITING = Ticket.State.WAITING
+IN_CALL = Ticket.State.IN_CALL
+LIVE = [WAITING, IN_CALL]
+ACTIVE = Consultation.Outcome.ACTIVE
+Outcome = Consultation.Outcome
+Party = Consultation.Party
+
+
+class QueuedPayload(TypedDict):
+    """The `queued` frame's fields (docs/protocol.md)."""
+
+    ticket: str
+    token: str
+    position: int
+    eta_seconds: int | None
+
+
+class ConsultantRef(TypedDict):
+    slug: str
+    name: str
+
+
+class CallerRef(TypedDict):
+    ticket: str
+    name: str
+
+
+class DeskCallPayload(TypedDict):
+    """The `resumed` frame's fields for a desk that takes a call back."""
+
+    consultation: int
+    caller: CallerRef
+
+
+def token_hash(token: str) -> str:
+    """The stored form of a resume token: hex SHA-256; the token itself is not kept."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def grace() -> timedelta:
+    """How long a party that lost its socket may take to come back (a setting)."""
+    return timedelta(seconds=settings.CONSULT_GRACE_SECONDS)
+
+
+def process_timeout() -> timedelta:
+    """How long a process may miss heartbeats before it counts as dead."""
+    return timedelta(seconds=settings.CONSULT_PROCESS_TIMEOUT_SECONDS)
+
+
+def consultant_ref(consultant: Consultant) -> ConsultantRef:
+    return {"slug": consultant.slug, "name": consultant.name}
+
+
+def desk_call_payload(call: Consultation) -> DeskCallPayload:
+    return {
+        "consultation": call.id,
+        "caller": {"ticket": str(call.ticket_id), "name": call.caller_name},
+    }
+
+
+def queued_payload(ticket: Ticket, token: str) -> QueuedPayload:
+    position, eta = ticket_position(ticket)
+    return {
+        "ticket": str(ticket.id),
+        "token": token,
+        "position": position,
+        "eta_seconds": eta,
+    }
+
+
+def send(
+    channel: str,
+    frame: dict[str, Any],
+    *,
+    call: int | None = None,
+    stale_route: bool = False,
+    ends_call: bool = False,
+) -> list[SendFrame]:
+    """A frame for a socket, or nothing while that party is away."""
+    if not channel:
+        return []
+    return [
+        SendFrame(
+            channel, frame, call=call, stale_route=stale_route, ends_call=ends_call
+        )
+    ]
+
+
+def peer_state(channel: str, state: str) -> list[SendFrame]:
+    """`peer` {state}: the other party of a call left or came back on a new socket,
+    so the receiver's route to it no longer holds."""
+    return send(channel, {"type": "peer", "state": state}, stale_route=True)
+
+
+def history_row(ticket: Ticket, **fields) -> Consultation:
+    """The consultation row of a ticket: a call, or a request that got none."""
+    return Consultation.objects.create(
+        consultant_id=ticket.consultant_id,
+        ticket=ticket,
+        caller_name=ticket.caller_name,
+        reason=ticket.reason,
+        audio_only=ticket.audio_only,
+        requested_at=ticket.created_at,
+        **fields,
+    )
+
+
+def end_ticket(ticket: Ticket, now: datetime) -> None:
+    """Take the ticket out of play and erase its signaling; history keeps the rest."""
+    Ticket.objects.filter(pk=ticket.pk).update(
+        state=Ticket.State.ENDED,
+        ended_at=now,
+        offer="",
+        candidates=[],
+        caller_channel="",
+        caller_address="",
+    )
+
+
+def leave_queue(ticket: Ticket, *, outcome: str, by: str, reason: str, now) -> None:
+    """End a waiting ticket, and keep its history: a request that got no call."""
+    end_ticket(ticket, now)
+    history_row(ticket, ended_at=now, ended_by=by, end_reason=reason, outcome=outcome)
+
+
+def refuse(ticket: Ticket, *, by: str, reason: str, now: datetime) -> list[SendFrame]:
+    """Turn a waiting caller away: the history, and the `refused` frame for them."""
+    leave_queue(ticket, outcome=Outcome.REFUSED, by=by, reason=reason, now=now)
+    return send(ticket.caller_channel, {"type": "refused", "reason": reason})
+
+
+def caller_ticket(channel: str, *, lock: bool = False) -> Ticket:
+    """The live ticket that this caller socket holds; `NotQueued` if none."""
+    tickets = Ticket.objects.select_related("consultant")
+    if lock:
+        tickets = tickets.select_for_update(of=("self",))
+    ticket = tickets.filter(caller_channel=channel, state__in=LIVE).first()
+    if ticket is None or not channel:
+        raise errors.NotQueued
+    return ticket
+
+
+def end_call(
+    call: Consultation, *, outcome: str, by: str, reason: str, now: datetime
+) -> None:
+    Consultation.objects.filter(pk=call.pk).update(
+        outcome=outcome,
+        ended_by=by,
+        end_reason=reason,
+        ended_at=now,
+        consultant_channel="",
+    )
+    end_ticket(call.ticket, now)
+
+
+def hangup(channel: str, call: int, by: str, **fields) -> list[SendFrame]:
+    """`hangup` {by, reason?} for the other party: the call and its route are over."""
+    frame = {"type": "hangup", "by": by, **fields}
+    return send(channel, frame, call=call, stale_route=True, ends_call=True)

@@ -30,6 +30,14 @@ class QueueFull(ConsultError):
     message = "The consultant's queue is full; please try again later."
 
 
+class TooManyFromAddress(ConsultError):
+    code = "too_many_from_address"
+    message = (
+        "Too many callers are waiting from your network; please try again when "
+        "one of them has been served."
+    )
+
+
 class BadToken(ConsultError):
     code = "bad_token"
     message = "Unknown, ended or expired token."

@@ -107,8 +107,10 @@ class Hub:
 
     def presence_changed(self, consultant_id: int) -> None:
         self._lobby_changed()
-        # The wait estimate depends on presence.
+        # The wait estimate depends on presence; desks hear of a status
+        # change through their `queue` push (docs/protocol.md, 5.1).
         self.coalescer.changed(("positions", consultant_id))
+        self.coalescer.changed(("queue", consultant_id))
 
     def resync(self) -> None:
         """Push all this process's sockets watch again: changes may have been lost."""

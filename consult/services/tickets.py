@@ -76,13 +76,14 @@ def ticket_create(
     `address` is the client's, when known: it may have only
     `CONSULT_MAX_WAITING_PER_ADDRESS` tickets waiting at once. Two joins racing
     from one address may both pass; the per-address socket cap and the
-    per-socket rate limit bound that. Raises `AlreadyQueued`, `QueueFull`,
-    `UnknownConsultant` or `ConsultantUnavailable`.
+    per-socket rate limit bound that. Raises `AlreadyQueued`,
+    `TooManyFromAddress`, `UnknownConsultant`, `ConsultantUnavailable` or
+    `QueueFull`.
     """
     if Ticket.objects.filter(caller_channel=channel, state__in=LIVE).exists():
         raise errors.AlreadyQueued
     if address and _waiting_from(address) >= settings.CONSULT_MAX_WAITING_PER_ADDRESS:
-        raise errors.QueueFull("Too many callers are waiting from your address.")
+        raise errors.TooManyFromAddress
     # The lock serialises joins per consultant, so max_queue holds under races.
     consultant = (
         Consultant.objects.select_for_update()

@@ -423,7 +423,8 @@ def test_an_address_may_have_only_so_many_tickets_waiting(consultant, settings):
     settings.CONSULT_MAX_WAITING_PER_ADDRESS = 2
     join(consultant, "c1", address="203.0.113.9")
     join(consultant, "c2", address="203.0.113.9")
-    with pytest.raises(errors.QueueFull):
+    # Its own code: the consultant's queue is not full.
+    with pytest.raises(errors.TooManyFromAddress):
         join(consultant, "c3", address="203.0.113.9")
     join(consultant, "c4", address="203.0.113.10")
     services.ticket_cancel(channel="c1")

@@ -231,3 +231,16 @@ async def test_a_call_moves_to_another_open_desk_when_its_desk_closes(ada):
     assert (await receive_type(caller, "hangup"))["by"] == "consultant"
     await caller.disconnect()
     await other_tab.disconnect()
+
+
+async def test_a_status_change_pushes_queue_to_every_desk_tab(ada):
+    """docs/protocol.md 5.2: `status` has no direct reply; desks get `queue`."""
+    first, second = await desk_socket("ada"), await desk_socket("ada")
+    # Past the coalescing window: what the openings pushed is over.
+    await quiet_frames(first, quiet=1.5)
+    await quiet_frames(second, quiet=1.5)
+    await first.send_json_to({"type": "status", "status": "away"})
+    for desk in (first, second):
+        assert (await receive_type(desk, "queue"))["callers"] == []
+    await first.disconnect()
+    await second.disconnect()

@@ -104,7 +104,7 @@ async def join(socket) -> dict:
             return frame
 
 
-async def test_too_many_waiting_tickets_from_one_address_get_queue_full(settings):
+async def test_too_many_waiting_from_one_address_get_their_own_code(settings):
     settings.CONSULT_MAX_WAITING_PER_ADDRESS = 2
     await sync_to_async(make_consultant)("ada")
     sockets = [await open_from("203.0.113.9") for _ in range(3)]
@@ -117,7 +117,8 @@ async def test_too_many_waiting_tickets_from_one_address_get_queue_full(settings
     elsewhere = await open_from("203.0.113.10")
     await elsewhere.receive_json_from(TIMEOUT)
 
-    assert third == {"type": "error", "code": "queue_full", "message": third["message"]}
+    code = "too_many_from_address"
+    assert third == {"type": "error", "code": code, "message": third["message"]}
     assert (await join(elsewhere))["type"] == "queued"
     await sockets[0].send_json_to({"type": "cancel"})
     assert (await receive_type(sockets[0], "cancelled"))["type"] == "cancelled"

@@ -33,7 +33,14 @@ class Message:
 
 
 Check = Callable[[Any, str], Any]
-_BIDI = set("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Format characters (Unicode category Cf: zero-width spaces, word joiners,
+# bidi marks, embeddings, overrides and isolates) make a name invisible or
+# reorder the text around it. A few are part of spelling or emoji and stay:
+# the zero-width (non-)joiner of Persian and Indic scripts and emoji
+# sequences, and the tag characters of subdivision flags.
+_FORMAT_ALLOWED = {"\u200c", "\u200d"} | {chr(c) for c in range(0xE0020, 0xE0080)}
+# What a reader sees: letters, digits, punctuation and symbols.
+_VISIBLE = frozenset("LNPS")
 _SLUG = re.compile(r"[-a-zA-Z0-9_]{1,50}")
 _TOKEN = re.compile(r"[-A-Za-z0-9_]{16,128}")
 # JSON escapes ("\\u0000", "\\ud800") let these into any string; PostgreSQL
@@ -46,15 +53,24 @@ def _fail(name: str, why: str):
 
 
 def _unprintable(value: str, allowed: str) -> bool:
-    """Control characters, line separators, and bidi overrides that spoof names."""
-    return any(
-        (unicodedata.category(ch) in {"Cc", "Zl", "Zp"} or ch in _BIDI)
-        and ch not in allowed
-        for ch in value
-    )
+    """Control, line-separator and format characters (see `_FORMAT_ALLOWED`)."""
+    for ch in value:
+        category = unicodedata.category(ch)
+        if category in {"Cc", "Zl", "Zp"} and ch not in allowed:
+            return True
+        if category == "Cf" and ch not in _FORMAT_ALLOWED:
+            return True
+    return False
+
+
+def _visible(value: str) -> bool:
+    return any(unicodedata.category(ch)[0] in _VISIBLE for ch in value)
 
 
 def text(low: int, high: int, *, multiline: bool = False) -> Check:
+    """A string of `low` to `high` characters once stripped, free of control and
+    format characters; a required one (`low` >= 1) must show at least one
+    visible character."""
     allowed = "\n\t" if multiline else ""
 
     def check(value, name):
@@ -64,7 +80,9 @@ def text(low: int, high: int, *, multiline: bool = False) -> Check:
         if not low <= len(value) <= high:
             _fail(name, f"must be {low} to {high} characters")
         if _unprintable(value.replace("\r\n", "\n"), allowed):
-            _fail(name, "must not hold control characters")
+            _fail(name, "must not hold control or invisible formatting characters")
+        if low and not _visible(value):
+            _fail(name, "must hold at least one visible character")
         return value
 
     return check

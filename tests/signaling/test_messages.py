@@ -49,7 +49,15 @@ def test_reason_may_span_lines_but_a_name_may_not():
 
 @pytest.mark.parametrize(
     "name",
-    ["", " ", "x" * 81, "a\tb", "nul\x00", "rtl\u202eevil", "line\u2028sep", 5, None],
+    [
+        *["", " ", "x" * 81, "a\tb", "nul\x00", "rtl\u202eevil", "line\u2028sep"],
+        # Invisible or reordering: zero-width space, BOM, word joiner, the
+        # Arabic letter mark, a bidi isolate, a soft hyphen alone.
+        *["\u200b\u200b", "\ufeff", "\u2060", "Bo\u061c", "\u2067Bo", "\u00ad"],
+        # No visible character at all: a combining mark alone, a joiner alone.
+        *["\u0301", "\u200d"],
+        *[5, None],
+    ],
 )
 def test_bad_names_are_refused(name):
     with pytest.raises(ProtocolError) as error:
@@ -155,3 +163,26 @@ def test_status_and_ticket_ids_are_checked():
     ticket = "6F1C7A36-0A7E-4A53-9F0E-5A0D1C3B2A10"
     accepted = parse(frame(type="accept", ticket=ticket), "consultant")
     assert accepted.fields["ticket"] == ticket.lower()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "مریم\u200cجان",  # noqa: RUF001
+        "محمد علي",
+        "שרה",
+        "김민지",
+        "🏴\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f",
+    ],
+)
+def test_names_in_every_script_pass_with_the_joiners_they_need(name):
+    message = parse(
+        frame(
+            type="join",
+            consultant="ada",
+            name=name,
+            offer={"type": "offer", "sdp": OFFER},
+        ),
+        "caller",
+    )
+    assert message.fields["name"] == name

@@ -82,40 +82,49 @@ TEMPLATES = [
 ]
 
 # --- Database ---------------------------------------------------------------
-# SQLite by default (WAL, busy timeout, IMMEDIATE writes so that two writers
-# queue up instead of failing); PostgreSQL or any other via DATABASE_URL.
+# SQLite by default, PostgreSQL or any other via DATABASE_URL.
 DATABASE_URL = env("DATABASE_URL")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
-    if DATABASES["default"]["ENGINE"].endswith("postgresql") and env_bool(
-        "DATABASE_POOL", True
-    ):
-        # Every service call runs in a worker thread that closes its
-        # connection after it: without a pool each one opens a new PostgreSQL
-        # connection (a quarter of the CPU per call, docs/benchmarks.md).
-        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-            "min_size": 2,
-            "max_size": int(env("DATABASE_POOL_SIZE", "10")),
-        }
 else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": env("SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
-            "OPTIONS": {
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
-            },
         }
     }
-# Under ASGI every database call runs in a worker thread: persistent
-# connections would leak one per thread (Django's async guide).
-DATABASES["default"]["CONN_MAX_AGE"] = 0
-if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+_ENGINE = DATABASES["default"]["ENGINE"]
+if _ENGINE.endswith("sqlite3"):
+    # However SQLite is named: WAL, a busy timeout, and IMMEDIATE writes, so
+    # that two writers queue up instead of failing with "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+        }
+    )
     DATABASES["default"].setdefault("TEST", {})["NAME"] = env(
         "SQLITE_TEST_PATH", str(BASE_DIR / "test-db.sqlite3")
     )
+elif _ENGINE.endswith("postgresql") and env_bool("DATABASE_POOL", True):
+    # Every service call runs in a worker thread that closes its connection
+    # after it: without a pool each one opens a new PostgreSQL connection (a
+    # quarter of the CPU per call, docs/benchmarks.md). A connection is
+    # checked when taken from the pool, so one that a database restart or
+    # failover cut is replaced instead of failing its request.
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 2,
+        "max_size": int(env("DATABASE_POOL_SIZE", "10")),
+        # How long a call waits for a connection: during an outage a socket
+        # is closed with 1013 after this (twice, with the retry), not hung.
+        "timeout": float(env("DATABASE_POOL_TIMEOUT", "5")),
+    }
+    # With the pool, Django passes this on as the pool's check on checkout.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Under ASGI every database call runs in a worker thread: persistent
+# connections would leak one per thread (Django's async guide).
+DATABASES["default"]["CONN_MAX_AGE"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channel layer ----------------------------------------------------------

@@ -6,6 +6,7 @@ events are published after its transaction commits. Domain and protocol
 errors become `error` frames; nothing a client sends closes a socket with 1011.
 """
 
+import asyncio
 import json
 import logging
 
@@ -13,7 +14,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from consult import selectors, services
-from consult.database import database_call
+from consult.database import DatabaseUnavailable, database_call
 from consult.errors import ConsultError
 from consult.ice import ice_servers
 
@@ -34,6 +35,9 @@ CLOSE_TRY_AGAIN = 1013
 # that allowance comes back.
 BAD_FRAME_BURST = 10
 BAD_FRAMES_PER_SECOND = 0.2
+# Outages of Redis or the database (each after its own retries): the socket is
+# closed with 1013, never 1011.
+OUTAGES = (LayerUnavailable, DatabaseUnavailable)
 
 
 class SignalingConsumer(AsyncWebsocketConsumer):
@@ -49,17 +53,36 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         self.held: list[str] | None = []
         self.routes = CallRoutes()
         self.runtime = await runtime.current()
-        await self.open()
+        try:
+            await self.open()
+        except OUTAGES:
+            await self.close_to_retry()
 
     async def disconnect(self, code):
         """The socket is gone: what it held enters its grace period."""
         if not hasattr(self, "runtime"):
             return  # it never got as far as opening
         self.runtime.hub.forget(self)
+        departure = self.departure()
+        if departure is None:
+            return
+        service, kwargs = departure
         try:
-            await self.dropped()
+            await self.call_service(service, **kwargs)
         except LayerUnavailable:
             log.warning("the other party was not told of a drop: Redis is down")
+        except (DatabaseUnavailable, asyncio.CancelledError):
+            # Nothing may stay held by a socket that is gone: the repair pass
+            # of this process settles it once the database answers again (the
+            # server cancels a departure that outlasts its close timeout).
+            self.runtime.settle_later(service, **kwargs)
+            raise
+
+    async def close_to_retry(self):
+        """Close with 1013: the database holds what the client did; it comes
+        back with `resume` (or by reopening its desk) once the outage is over."""
+        self.closing = True
+        await self.close(code=CLOSE_TRY_AGAIN)
 
     async def push(self, text: str):
         """A fan-out push from this process's hub."""
@@ -89,11 +112,8 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             await getattr(self, f"on_{message.type}")(**message.fields)
         except ConsultError as error:
             await self.send_error(error.code, error.message)
-        except LayerUnavailable:
-            # The database holds what the client did; it comes back with
-            # `resume` (or by reopening its desk) once Redis is back.
-            self.closing = True
-            await self.close(code=CLOSE_TRY_AGAIN)
+        except OUTAGES:
+            await self.close_to_retry()
         else:
             audit.handled(self, message)
 
@@ -166,8 +186,8 @@ class CallerConsumer(SignalingConsumer):
         )
         await self.greeted()
 
-    async def dropped(self):
-        await self.call_service(services.caller_dropped, channel=self.channel_name)
+    def departure(self):
+        return services.caller_dropped, {"channel": self.channel_name}
 
     def watch(self, ticket, queued: dict):
         self.runtime.hub.watch_ticket(
@@ -268,13 +288,11 @@ class DeskConsumer(SignalingConsumer):
             await self.send_frame("resumed", **resumed)
         await self.greeted()
 
-    async def dropped(self):
-        if self.consultant is not None:
-            await self.call_service(
-                services.desk_closed,
-                consultant_id=self.consultant.id,
-                channel=self.channel_name,
-            )
+    def departure(self):
+        if self.consultant is None:
+            return None
+        kwargs = {"consultant_id": self.consultant.id, "channel": self.channel_name}
+        return services.desk_closed, kwargs
 
     async def receive(self, text_data=None, bytes_data=None):
         if self.consultant is not None:

@@ -11,12 +11,14 @@ outlived its grace period. Sweeping in every process at once is safe: see
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 
 from channels.layers import get_channel_layer
 from django.conf import settings
 
 from consult import services
 from consult.database import database_call
+from consult.events import Result
 
 from .groups import HUB_GROUP, HUB_PRESENCE, HUB_QUEUE, publish
 from .hub import Hub
@@ -32,6 +34,12 @@ class Runtime:
         self.layer = get_channel_layer()
         self.channel = ""
         self.tasks: list[asyncio.Task] = []
+        # Departures of sockets whose clean-up met a database outage.
+        self.unsettled: list[tuple[Callable[..., Result], dict]] = []
+
+    def settle_later(self, service: Callable[..., Result], **kwargs) -> None:
+        """Run this clean-up service in the next repair pass (and until it succeeds)."""
+        self.unsettled.append((service, kwargs))
 
     async def start(self) -> None:
         self.channel = await self.layer.new_channel()
@@ -83,11 +91,24 @@ class Runtime:
                     # Redis restarted and forgot the group: what was published
                     # to it since is lost, so push everything again.
                     self.hub.resync()
+                await self.settle()
                 result = await database_call(services.sweep)()
                 await publish(result.events)
             except Exception:
                 log.exception("sweep failed; trying again")
             await asyncio.sleep(settings.CONSULT_HEARTBEAT_SECONDS)
+
+    async def settle(self) -> None:
+        """Run the departures that met an outage, in order, up to a failure."""
+        pending, self.unsettled = self.unsettled, []
+        for index, (service, kwargs) in enumerate(pending):
+            try:
+                result = await database_call(service)(**kwargs)
+            except Exception:
+                # Keep order: this one and every later one wait for next time.
+                self.unsettled[:0] = pending[index:]
+                raise
+            await publish(result.events)
 
 
 _current: Runtime | None = None

@@ -135,9 +135,11 @@ export class CallView {
   addLine(who, text, kind) {
     const item = document.createElement("li");
     item.className = kind;
+    // Each in its own <bdi>: a right-to-left name or message must not
+    // reorder the line around it.
     const name = document.createElement("strong");
-    name.textContent = `${who}: `;
-    item.append(name, document.createTextNode(text));
+    name.append(bdi(who));
+    item.append(name, ": ", bdi(text));
     this.chatLog.append(item);
     this.chatLog.scrollTop = this.chatLog.scrollHeight;
   }
@@ -152,4 +154,28 @@ export class CallView {
     this.useStream(null);
     this.connection.textContent = "";
   }
+}
+
+function bdi(text) {
+  const element = document.createElement("bdi");
+  element.textContent = text;
+  return element;
+}
+
+/**
+ * A name (or any user text) inside a sentence, marked with FSI and PDI so
+ * that a right-to-left name does not reorder the words around it; `write`
+ * turns each marked part into a <bdi>.
+ */
+export function isolate(text) {
+  return `\u2068${text}\u2069`;
+}
+
+const ISOLATED = /\u2068([^\u2068\u2069]*)\u2069/;
+
+/** Set an element's text, each `isolate`d part in a <bdi> of its own. */
+export function write(element, text) {
+  const parts = String(text ?? "").split(ISOLATED);
+  // split() with a group alternates: plain text, isolated text, plain text...
+  element.replaceChildren(...parts.map((part, i) => (i % 2 ? bdi(part) : part)));
 }

@@ -4,10 +4,10 @@
  * gets `resumed` and answers the new offer the caller then sends).
  */
 
-import { CallView } from "./callview.js";
+import { CallView, isolate, write } from "./callview.js";
 import { chime, unlockOnFirstGesture, unlockSound } from "./chime.js";
 import { openBest, stopStream } from "./media.js";
-import { hasVideo, Peer } from "./peer.js";
+import { ConsultantSession } from "./session.js";
 import { Signaling } from "./signaling.js";
 
 const page = document.querySelector("[data-desk-page]");
@@ -26,13 +26,6 @@ const itemTemplate = document.getElementById("queue-item");
 const BASE_TITLE = document.title;
 const RESUME_WAIT_MS = 3000;
 
-const view = new CallView(page, { otherName: () => (call ? call.name : "Caller") });
-const signaling = new Signaling("/ws/desk/");
-
-let iceServers = [];
-// The call in progress: {consultation, ticket, name, reason}, or null.
-let call = null;
-let peer = null;
 let stream = null;
 let mediaTask = Promise.resolve();
 // When the desk reconnects during a call, the server says `resumed` right
@@ -41,6 +34,23 @@ let expectResume = false;
 let resumeTimer = null;
 let firstQueue = true;
 const waitingSince = new Map();
+
+const signaling = new Signaling("/ws/desk/");
+const view = new CallView(page, { otherName: () => callerName("Caller") });
+const session = new ConsultantSession({
+  signaling,
+  view,
+  onState: (state) => setState(state),
+  answerMedia: async (video) => {
+    await openCallMedia(video);
+    return stream;
+  },
+});
+
+/** The name of the caller in the call, or `fallback` when there is none. */
+function callerName(fallback) {
+  return session.caller ? isolate(session.caller.name) : fallback;
+}
 
 // --- what the consultant sees ---------------------------------------------------
 
@@ -52,10 +62,13 @@ const STATE_TEXT = {
   ended: "The call has ended. Ready for the next caller.",
 };
 
+let stateText = "";
+
 function setState(state, text) {
   stateLine.dataset.state = state;
-  stateLine.textContent = text || STATE_TEXT[state];
-  const busy = call !== null;
+  stateText = text || STATE_TEXT[state];
+  write(stateLine, stateText);
+  const busy = session.caller !== null;
   for (const part of inCallParts) part.hidden = !busy;
   current.hidden = !busy;
   acceptNext.disabled = busy || queueList.children.length === 0;
@@ -65,7 +78,7 @@ function setState(state, text) {
 }
 
 function showError(text) {
-  deskError.textContent = text || "";
+  write(deskError, text);
   deskError.hidden = !text;
 }
 
@@ -105,7 +118,7 @@ function renderQueue(callers) {
   queueCount.textContent = String(callers.length);
   queueEmpty.hidden = callers.length > 0;
   document.title = callers.length ? `(${callers.length}) ${BASE_TITLE}` : BASE_TITLE;
-  setState(stateLine.dataset.state, stateLine.textContent);
+  setState(stateLine.dataset.state, stateText);
   if (arrivals.length && !firstQueue) announce(arrivals);
   firstQueue = false;
   tick();
@@ -131,9 +144,9 @@ function newItem(ticket) {
 function fillItem(item, caller) {
   item.querySelector("[data-name]").textContent = caller.name;
   // Each item's buttons say whom they act on, for screen readers.
-  item.querySelector('[data-testid="accept"]').setAttribute("aria-label", `Accept ${caller.name}`);
-  item.querySelector('[data-testid="refuse"]').setAttribute("aria-label", `Refuse ${caller.name}`);
-  item.querySelector("[data-refuse-label]").textContent = `Reason for refusing ${caller.name}`;
+  item.querySelector('[data-testid="accept"]').setAttribute("aria-label", `Accept ${isolate(caller.name)}`);
+  item.querySelector('[data-testid="refuse"]').setAttribute("aria-label", `Refuse ${isolate(caller.name)}`);
+  write(item.querySelector("[data-refuse-label]"), `Reason for refusing ${isolate(caller.name)}`);
   item.querySelector("[data-reason]").textContent = caller.reason || "";
   item.querySelector("[data-audio-only]").hidden = !caller.audio_only;
   item.querySelector("[data-reconnecting]").hidden = !caller.reconnecting;
@@ -144,14 +157,14 @@ function fillItem(item, caller) {
 function announce(arrivals) {
   chime([880, 660, 880]);
   if ("Notification" in window && Notification.permission === "granted" && document.hidden) {
-    const names = arrivals.map((c) => c.name).join(", ");
+    const names = arrivals.map((c) => isolate(c.name)).join(", ");
     new Notification("A caller is waiting", { body: names, tag: "consult-queue" });
   }
 }
 
 // --- the call --------------------------------------------------------------------
 
-function openMedia(video) {
+function openCallMedia(video) {
   mediaTask = mediaTask.then(async () => {
     stopStream(stream);
     [stream] = await openBest({ video });
@@ -160,70 +173,18 @@ function openMedia(video) {
   return mediaTask;
 }
 
-/** A connection that answers the caller's offer, with local media to match it. */
-function makePeer() {
-  const made = new Peer({
-    iceServers,
-    polite: true,
-    signal: (message) => signal(made, message),
-    onTrack: (track, remote) => view.showRemote(track, remote),
-    onState: (state) => connectionChanged(made, state),
-    onChannel: (channel) => view.setChannel(channel),
-    beforeAnswer: async (offer) => {
-      if (made.pc.getSenders().some((sender) => sender.track)) return;
-      const video = hasVideo(offer.sdp);
-      await openMedia(video);
-      if (made.closed) return;
-      made.attach(stream, video ? ["audio", "video"] : ["audio"]);
-    },
-  });
-  return made;
-}
-
-function signal(from, { description, candidate }) {
-  if (from !== peer) return;
-  if (description) {
-    signaling.send(description.type, { [description.type]: description });
-  } else {
-    signaling.send("ice", { candidate });
-  }
-}
-
-function connectionChanged(from, state) {
-  if (from !== peer) return;
-  view.setConnection(state);
-  if (state === "connected") setState("in-call");
-  else if (state === "failed" || state === "disconnected") setState("reconnecting");
-}
-
-function startCall(details) {
-  if (peer) peer.close();
-  peer = null;
-  call = details;
+function startCall(caller) {
+  session.begin(caller);
   view.reset();
-  $("[data-current-name]").textContent = call.name;
-  $("[data-current-reason]").textContent = call.reason || "";
+  $("[data-current-name]").textContent = caller.name;
+  $("[data-current-reason]").textContent = caller.reason || "";
   setState("connecting");
 }
 
-async function takeOffer(offer) {
-  // An offer from a new connection (the caller reloaded) replaces ours.
-  if (peer && !peer.sameRemote(offer)) {
-    peer.close();
-    peer = null;
-  }
-  if (!peer) peer = makePeer();
-  await peer.receive({ description: offer });
-}
-
 function endCall(text) {
-  if (peer) peer.close();
-  peer = null;
+  session.end();
   stopStream(stream);
   stream = null;
-  call = null;
-  view.setChannel(null);
-  view.clearRemote();
   view.useStream(null);
   setState("ended", text);
   acceptNext.focus();
@@ -232,12 +193,11 @@ function endCall(text) {
 // --- frames from the server ---------------------------------------------------------
 
 signaling.on("hello", (frame) => {
-  iceServers = Array.isArray(frame.ice_servers) ? frame.ice_servers : [];
   statusSelect.disabled = false;
   statusSelect.value = frame.status === "away" ? "away" : "online";
   showError("");
-  if (!call) setState(stateLine.dataset.state === "ended" ? "ended" : "idle");
-  expectResume = call !== null;
+  if (!session.caller) setState(stateLine.dataset.state === "ended" ? "ended" : "idle");
+  expectResume = session.caller !== null;
 });
 
 signaling.on("queue", (frame) => {
@@ -252,18 +212,14 @@ signaling.on("queue", (frame) => {
 
 signaling.on("caller", async (frame) => {
   startCall(frame);
-  await takeOffer(frame.offer);
-  const answering = peer;
-  for (const candidate of frame.candidates || []) {
-    if (answering) await answering.receive({ candidate });
-  }
+  await session.answer(frame);
 });
 
 signaling.on("resumed", (frame) => {
   clearTimeout(resumeTimer);
   // The caller will offer a new connection on hearing that we are back.
   const { ticket, name } = frame.caller;
-  if (call && call.consultation === frame.consultation) {
+  if (session.caller && session.caller.consultation === frame.consultation) {
     setState("connecting", "Back in the call: reconnecting media…");
     return;
   }
@@ -271,21 +227,19 @@ signaling.on("resumed", (frame) => {
   setState("connecting", "Back in the call: reconnecting media…");
 });
 
-signaling.on("offer", (frame) => call && takeOffer(frame.offer));
-signaling.on("answer", (frame) => peer && peer.receive({ description: frame.answer }));
-signaling.on("ice", (frame) => peer && peer.receive({ candidate: frame.candidate }));
-
+// `peer` tells how the caller's socket fares.
 signaling.on("peer", (frame) => {
-  if (!call) return;
+  const caller = session.caller;
+  if (!caller) return;
   if (frame.state === "reconnecting") {
-    setState("reconnecting", `${call.name}'s connection dropped; waiting for them to come back…`);
+    setState("reconnecting", `${isolate(caller.name)}'s connection dropped; waiting for them to come back…`);
   } else if (frame.state === "back") {
-    setState("connecting", `${call.name} is back: reconnecting media…`);
+    setState("connecting", `${isolate(caller.name)} is back: reconnecting media…`);
   }
 });
 
 signaling.on("hangup", (frame) => {
-  const name = call ? call.name : "The caller";
+  const name = callerName("The caller");
   const text =
     frame.reason === "disconnected"
       ? `${name}'s connection was lost. Ready for the next caller.`
@@ -310,7 +264,8 @@ signaling.on("socket:close", ({ code }) => {
   } else if (code === 4403) {
     showError("This account is not a consultant.");
   } else {
-    setState(call ? "reconnecting" : stateLine.dataset.state, "Reconnecting to the desk…");
+    const state = session.caller ? "reconnecting" : stateLine.dataset.state;
+    setState(state, "Reconnecting to the desk…");
   }
 });
 
@@ -325,7 +280,7 @@ statusSelect.addEventListener("change", () => signaling.send("status", { status:
 
 $('[data-testid="hangup"]').addEventListener("click", () => {
   signaling.send("hangup");
-  endCall(`You ended the call with ${call ? call.name : "the caller"}. Ready for the next caller.`);
+  endCall(`You ended the call with ${callerName("the caller")}. Ready for the next caller.`);
 });
 
 // Browsers allow sound only after a gesture on the page, and ask before

@@ -9,7 +9,7 @@
  * so the caller's offers must win.
  *
  * `signal({description})` / `signal({candidate})` hand what must reach the other
- * side to the page; the page passes what arrives to `receive`.
+ * side to the call session (session.js), which passes what arrives to `receive`.
  * `close()` stops every track and detaches every handler.
  */
 
@@ -23,14 +23,24 @@ export function hasVideo(sdp) {
 }
 
 export class Peer {
-  constructor({ iceServers, polite, signal, onTrack, onState, onChannel, beforeAnswer }) {
+  constructor({
+    iceServers,
+    polite,
+    signal,
+    onTrack,
+    onConnectionState,
+    onChannel,
+    beforeAnswer,
+  }) {
     this.pc = new RTCPeerConnection({ iceServers });
     this.polite = polite;
     this.signal = signal;
     this.beforeAnswer = beforeAnswer || (async () => {});
     this.makingOffer = false;
     this.ignoreOffer = false;
-    this.early = [];
+    this.isSettingRemoteAnswerPending = false;
+    // Candidates that arrive before any remote description have nowhere to go yet.
+    this.earlyCandidates = [];
     this.closed = false;
     const pc = this.pc;
     pc.onnegotiationneeded = async () => {
@@ -53,7 +63,7 @@ export class Peer {
     pc.ondatachannel = ({ channel }) => onChannel && onChannel(channel);
     pc.onconnectionstatechange = () => {
       if (pc.connectionState === "failed") pc.restartIce();
-      if (onState) onState(pc.connectionState);
+      if (onConnectionState) onConnectionState(pc.connectionState);
     };
   }
 
@@ -76,6 +86,10 @@ export class Peer {
     return !current || fingerprintOf(current.sdp) === fingerprintOf(description.sdp);
   }
 
+  get sendsMedia() {
+    return this.pc.getSenders().some((sender) => sender.track);
+  }
+
   get awaitingAnswer() {
     return this.pc.signalingState === "have-local-offer";
   }
@@ -85,20 +99,30 @@ export class Peer {
     if (this.closed) return;
     try {
       if (description) {
-        const collision =
-          description.type === "offer" && (this.makingOffer || pc.signalingState !== "stable");
-        this.ignoreOffer = !this.polite && collision;
+        // An offer that arrives while an answer is still being set is no
+        // collision: setRemoteDescription queues it behind the answer, and
+        // ignoring it would leave the other side waiting for an answer for good.
+        const readyForOffer =
+          !this.makingOffer &&
+          (pc.signalingState === "stable" || this.isSettingRemoteAnswerPending);
+        const offerCollision = description.type === "offer" && !readyForOffer;
+        this.ignoreOffer = !this.polite && offerCollision;
         if (this.ignoreOffer) return;
-        await pc.setRemoteDescription(description);
+        this.isSettingRemoteAnswerPending = description.type === "answer";
+        try {
+          await pc.setRemoteDescription(description);
+        } finally {
+          this.isSettingRemoteAnswerPending = false;
+        }
         if (description.type === "offer") {
           await this.beforeAnswer(description);
           if (this.closed) return;
           await pc.setLocalDescription();
           this.signal({ description: plain(pc.localDescription) });
         }
-        for (const early of this.early.splice(0)) await this.addCandidate(early);
+        for (const early of this.earlyCandidates.splice(0)) await this.addCandidate(early);
       } else if (candidate && candidate.candidate) {
-        if (!pc.remoteDescription) this.early.push(candidate);
+        if (!pc.remoteDescription) this.earlyCandidates.push(candidate);
         else await this.addCandidate(candidate);
       }
     } catch (error) {

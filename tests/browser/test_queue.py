@@ -147,3 +147,21 @@ def test_joining_an_offline_consultant_says_so_and_keeps_the_form(new_page, cons
     expect(caller.get_by_role("alert")).to_contain_text("offline right now")
     expect_state(caller, "idle")
     expect(caller.get_by_test_id("caller-join")).to_be_enabled()
+
+
+def test_a_right_to_left_name_is_isolated_wherever_the_desk_shows_it(
+    new_page, consultant
+):
+    desk = open_desk(new_page(), consultant.slug)
+    name = "\u05e9\u05e8\u05d4 42"  # Hebrew, then digits: reorders text around it
+    caller = open_call_page(new_page(), consultant.slug)
+    join(caller, name)
+
+    item = queue_items(desk).first
+    expect(item).to_contain_text(name)
+    isolation = item.locator("[data-name]").evaluate(
+        "element => getComputedStyle(element).unicodeBidi"
+    )
+    assert isolation == "isolate"
+    # In a sentence (the refusal field's label) it stands in a <bdi> of its own.
+    assert item.locator("[data-refuse-label] bdi").text_content() == name

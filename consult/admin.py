@@ -1,7 +1,9 @@
 """The support lead's view: consultants with live state, the queue, and the history."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 
+from . import errors, services
+from .events import publish_on_commit
 from .models import Consultant, Consultation, Ticket
 from .selectors import consultant_status, consultants_with_live_state
 
@@ -42,8 +44,57 @@ class ConsultantAdmin(admin.ModelAdmin):
         return obj.queue_length
 
 
+def _act(modeladmin, request, rows, service, **kwargs_of) -> None:
+    """Run an operator service per row, publish what it tells, report the count.
+
+    Each row is its own transaction: one that moved on meanwhile (the call
+    ended, the caller was served) is reported, the others still go through.
+    """
+    done = 0
+    for row in rows:
+        try:
+            result = service(**{key: get(row) for key, get in kwargs_of.items()})
+        except errors.ConsultError as error:
+            modeladmin.message_user(
+                request, f"{row}: {error.message}", messages.WARNING
+            )
+            continue
+        publish_on_commit(result.events)
+        done += 1
+    if done:
+        modeladmin.message_user(request, f"Done for {done}.", messages.SUCCESS)
+
+
+def end_calls(modeladmin, request, queryset):
+    active = Consultation.objects.filter(outcome=Consultation.Outcome.ACTIVE)
+    if queryset.model is Consultation:
+        calls = active.filter(pk__in=queryset)
+    else:
+        calls = active.filter(ticket__in=queryset)
+    _act(
+        modeladmin,
+        request,
+        calls,
+        services.consultation_end_by_operator,
+        consultation_id=lambda call: call.pk,
+    )
+
+
+end_calls.short_description = "End call (both parties are told)"
+end_calls.allowed_permissions = ("change",)
+
+
+def remove_from_queue(modeladmin, request, queryset):
+    waiting = queryset.filter(state=Ticket.State.WAITING)
+    _act(modeladmin, request, waiting, services.ticket_remove, ticket_id=lambda t: t.pk)
+
+
+remove_from_queue.short_description = "Remove from queue (the caller is told)"
+remove_from_queue.allowed_permissions = ("change",)
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows written by the service only: admins look, they do not edit."""
+    """Rows written by the services only: admins look, and act through services."""
 
     def has_add_permission(self, request):
         return False
@@ -55,6 +106,8 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 @admin.register(Ticket)
 class QueueAdmin(ReadOnlyAdmin):
     """The live queue: callers waiting or in a call right now."""
+
+    actions = [remove_from_queue, end_calls]
 
     list_display = [
         "caller_name",
@@ -86,13 +139,19 @@ class QueueAdmin(ReadOnlyAdmin):
     def reconnecting(self, obj):
         return obj.dropped_at is not None
 
+    def has_change_permission(self, request, obj=None):
+        # Needed to act on the queue; the form itself shows nothing editable.
+        return obj is None and super(ReadOnlyAdmin, self).has_change_permission(request)
+
     def has_delete_permission(self, request, obj=None):
-        # Removing a live ticket behind the service's back would strand its caller.
+        # Removing a live ticket behind the services' back would strand its
+        # caller: "Remove from queue" goes through them.
         return False
 
 
 @admin.register(Consultation)
 class ConsultationAdmin(ReadOnlyAdmin):
+    actions = [end_calls, "delete_selected"]
     list_display = [
         "requested_at",
         "caller_name",
@@ -116,3 +175,23 @@ class ConsultationAdmin(ReadOnlyAdmin):
     @admin.display(description="talk")
     def talk(self, obj):
         return _duration(obj.talk_seconds)
+
+    def has_change_permission(self, request, obj=None):
+        # The list's actions need it; no row is edited by hand.
+        return obj is None and super(ReadOnlyAdmin, self).has_change_permission(request)
+
+    def has_delete_permission(self, request, obj=None):
+        """History may be deleted once ended; an active call is ended first."""
+        if obj is not None and obj.outcome == Consultation.Outcome.ACTIVE:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        active = queryset.filter(outcome=Consultation.Outcome.ACTIVE)
+        if active.exists():
+            self.message_user(
+                request,
+                "Active consultations were not deleted: end them first.",
+                messages.WARNING,
+            )
+        queryset.exclude(outcome=Consultation.Outcome.ACTIVE).delete()

@@ -5,8 +5,12 @@ service (a consumer, the repair pass) publishes its events once the
 transaction is over, so nobody hears of a row that may still roll back.
 """
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
+
+from asgiref.sync import async_to_sync
+from django.db import transaction
 
 T = TypeVar("T")
 
@@ -82,3 +86,21 @@ class Result(Generic[T]):
 
     value: T = None  # type: ignore[assignment]
     events: list[Event] = field(default_factory=list)
+
+
+# The transport's publisher, registered by the app that carries events (the
+# domain knows no channel layer): `signaling` registers its `publish`.
+_publisher: Callable[[list[Event]], Awaitable[None]] | None = None
+
+
+def register_publisher(publish: Callable[[list[Event]], Awaitable[None]]) -> None:
+    global _publisher
+    _publisher = publish
+
+
+def publish_on_commit(events: list[Event]) -> None:
+    """For sync callers (the admin): publish `events` once the transaction that
+    wrote them has committed (at once outside a transaction)."""
+    if _publisher is not None and events:
+        publish = _publisher
+        transaction.on_commit(lambda: async_to_sync(publish)(events))

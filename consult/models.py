@@ -127,6 +127,7 @@ class Consultation(models.Model):
         CALLER = "caller"
         CONSULTANT = "consultant"
         SYSTEM = "system"
+        OPERATOR = "operator"
 
     consultant = models.ForeignKey(
         Consultant, on_delete=models.PROTECT, related_name="consultations"

@@ -7,6 +7,7 @@ once the transaction has committed. One module per sub-domain:
 - `calls`: a consultation's signaling (accept, answer, relay, hang-up);
 - `desk`: a consultant's desk sockets and presence;
 - `liveness`: process heartbeats and the repair pass (`sweep`);
+- `operators`: what operators do from the admin (end a call, remove a caller);
 - `shared`: what they share (states, grace, history rows, frames).
 """
 
@@ -19,6 +20,7 @@ from .calls import (
 )
 from .desk import consultant_set_presence, desk_closed, desk_opened
 from .liveness import OFFLINE_REASON, process_heartbeat, process_stopped, sweep
+from .operators import consultation_end_by_operator, ticket_remove
 from .shared import DeskCallPayload, QueuedPayload, token_hash
 from .tickets import (
     MAX_CANDIDATES,
@@ -46,6 +48,7 @@ __all__ = [
     "consultant_set_presence",
     "consultation_answer",
     "consultation_end",
+    "consultation_end_by_operator",
     "consultation_relay",
     "desk_closed",
     "desk_opened",
@@ -57,6 +60,7 @@ __all__ = [
     "ticket_cancel",
     "ticket_create",
     "ticket_refuse",
+    "ticket_remove",
     "ticket_resume",
     "token_hash",
 ]

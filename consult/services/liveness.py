@@ -1,6 +1,9 @@
 """Process heartbeats and the repair pass that ends what outlived its grace period."""
 
+import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
@@ -32,6 +35,8 @@ from .shared import (
 )
 from .tickets import caller_dropped
 
+log = logging.getLogger(__name__)
+
 OFFLINE_REASON = "The consultant went offline."
 
 
@@ -52,125 +57,121 @@ def process_stopped(*, process: str) -> None:
 def sweep(*, now: datetime | None = None) -> Result[None]:
     """End what outlived its grace period; a silent process's sockets count as dropped.
 
-    Safe to run in every process at once: each row moves under a lock that the
-    others skip, and only while it is still in the state being swept.
+    Safe to run in every process at once and any number of times: each row
+    moves under a lock that the others skip, and only while it is still in the
+    state being swept. Each row is repaired in its own transaction; one that
+    fails is logged with its id and the pass goes on with the others.
     """
     now = now or timezone.now()
     cutoff = now - grace()
+    silent_since = now - process_timeout()
+    dead = ServerProcess.objects.filter(heartbeat_at__lt=silent_since)
+    waiting = Ticket.objects.filter(state=WAITING, dropped_at__lt=cutoff)
+    calls = Consultation.objects.filter(outcome=ACTIVE).filter(
+        Q(ticket__dropped_at__lt=cutoff) | Q(consultant_dropped_at__lt=cutoff)
+    )
+    # A consultant left online by a vanished process starts its grace now.
+    _deskless().filter(desk_dropped_at__isnull=True).update(desk_dropped_at=now)
+    deskless = _deskless().filter(desk_dropped_at__lt=cutoff)
     events = [
-        *_sweep_dead_processes(now),
-        *_sweep_waiting(cutoff, now),
-        *_sweep_calls(cutoff, now),
-        *_sweep_desks(cutoff, now),
+        *_repair_each("process", dead, lambda pk: _end_process(pk, silent_since)),
+        *_repair_each("ticket", waiting, lambda pk: _end_waiting(pk, cutoff, now)),
+        *_repair_each("consultation", calls, lambda pk: _end_call(pk, cutoff, now)),
+        *_repair_each("consultant", deskless, lambda pk: _go_offline(pk, cutoff, now)),
     ]
     return Result(None, events)
 
 
-def _sweep_dead_processes(now: datetime) -> list[Event]:
-    silent_since = now - process_timeout()
+def _repair_each(kind: str, rows, repair: Callable[[Any], list[Event]]) -> list[Event]:
     events = []
-    for process in ServerProcess.objects.filter(heartbeat_at__lt=silent_since):
-        with transaction.atomic():
-            dead = (
-                ServerProcess.objects.select_for_update(skip_locked=True)
-                .filter(pk=process.pk, heartbeat_at__lt=silent_since)
-                .first()
-            )
-            if dead is None:
-                continue
-            for desk in DeskSocket.objects.filter(process=dead.pk):
-                events += desk_closed(
-                    consultant_id=desk.consultant_id, channel=desk.channel_name
-                ).events
-            for channel in (
-                Ticket.objects.filter(caller_process=dead.pk, state__in=LIVE)
-                .exclude(caller_channel="")
-                .values_list("caller_channel", flat=True)
-            ):
-                events += caller_dropped(channel=channel).events
-            dead.delete()
+    for pk in list(rows.values_list("pk", flat=True)):
+        try:
+            with transaction.atomic():
+                events += repair(pk)
+        except Exception:
+            log.exception("repair of %s %s failed; the pass goes on", kind, pk)
     return events
 
 
-def _sweep_waiting(cutoff: datetime, now: datetime) -> list[Event]:
-    events = []
-    for ticket in Ticket.objects.filter(state=WAITING, dropped_at__lt=cutoff):
-        with transaction.atomic():
-            ticket = (
-                Ticket.objects.select_for_update(skip_locked=True)
-                .filter(pk=ticket.pk, state=WAITING, dropped_at__lt=cutoff)
-                .first()
-            )
-            if ticket is None:
-                continue
-            leave_queue(
-                ticket,
-                outcome=Outcome.ABANDONED,
-                by=Party.CALLER,
-                reason="disconnected",
-                now=now,
-            )
-            events.append(QueueChanged(ticket.consultant_id))
-    return events
-
-
-def _sweep_calls(cutoff: datetime, now: datetime) -> list[Event]:
-    events = []
-    expired = Consultation.objects.filter(outcome=ACTIVE).filter(
-        Q(ticket__dropped_at__lt=cutoff) | Q(consultant_dropped_at__lt=cutoff)
+def _end_process(pk: str, silent_since: datetime) -> list[Event]:
+    dead = (
+        ServerProcess.objects.select_for_update(skip_locked=True)
+        .filter(pk=pk, heartbeat_at__lt=silent_since)
+        .first()
     )
-    for pk in expired.values_list("pk", flat=True):
-        with transaction.atomic():
-            call = (
-                Consultation.objects.select_for_update(skip_locked=True, of=("self",))
-                .select_related("ticket")
-                .filter(pk=pk, outcome=ACTIVE)
-                .first()
-            )
-            if call is None:
-                continue
-            caller_gone = (
-                call.ticket.dropped_at is not None and call.ticket.dropped_at < cutoff
-            )
-            by = Party.CALLER if caller_gone else Party.CONSULTANT
-            other = (
-                call.consultant_channel if caller_gone else call.ticket.caller_channel
-            )
-            end_call(
-                call,
-                outcome=Outcome.DISCONNECTED,
-                by=by,
-                reason="disconnected",
-                now=now,
-            )
-            events += hangup(other, call.id, by, reason="disconnected")
-            events.append(PresenceChanged(call.consultant_id))
-    return events
-
-
-def _sweep_desks(cutoff: datetime, now: datetime) -> list[Event]:
-    """Consultants deskless past the grace go offline; their callers are told."""
+    if dead is None:
+        return []
     events = []
-    has_desk = Exists(DeskSocket.objects.filter(consultant=OuterRef("pk")))
-    deskless = Consultant.objects.exclude(presence=Presence.OFFLINE).filter(~has_desk)
-    # A consultant left online by a vanished process starts its grace now.
-    deskless.filter(desk_dropped_at__isnull=True).update(desk_dropped_at=now)
-    for pk in deskless.filter(desk_dropped_at__lt=cutoff).values_list("pk", flat=True):
-        with transaction.atomic():
-            consultant = (
-                Consultant.objects.select_for_update(skip_locked=True)
-                .filter(~has_desk, pk=pk, desk_dropped_at__lt=cutoff)
-                .exclude(presence=Presence.OFFLINE)
-                .first()
-            )
-            if consultant is None:
-                continue
-            Consultant.objects.filter(pk=pk).update(presence=Presence.OFFLINE)
-            for ticket in Ticket.objects.select_for_update().filter(
-                consultant_id=pk, state=WAITING
-            ):
-                events += refuse(
-                    ticket, by=Party.SYSTEM, reason=OFFLINE_REASON, now=now
-                )
-            events += [PresenceChanged(pk), QueueChanged(pk)]
+    for desk in DeskSocket.objects.filter(process=dead.pk):
+        events += desk_closed(
+            consultant_id=desk.consultant_id, channel=desk.channel_name
+        ).events
+    for channel in (
+        Ticket.objects.filter(caller_process=dead.pk, state__in=LIVE)
+        .exclude(caller_channel="")
+        .values_list("caller_channel", flat=True)
+    ):
+        events += caller_dropped(channel=channel).events
+    dead.delete()
     return events
+
+
+def _end_waiting(pk, cutoff: datetime, now: datetime) -> list[Event]:
+    ticket = (
+        Ticket.objects.select_for_update(skip_locked=True)
+        .filter(pk=pk, state=WAITING, dropped_at__lt=cutoff)
+        .first()
+    )
+    if ticket is None:
+        return []
+    leave_queue(
+        ticket,
+        outcome=Outcome.ABANDONED,
+        by=Party.CALLER,
+        reason="disconnected",
+        now=now,
+    )
+    return [QueueChanged(ticket.consultant_id)]
+
+
+def _end_call(pk: int, cutoff: datetime, now: datetime) -> list[Event]:
+    call = (
+        Consultation.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("ticket")
+        .filter(pk=pk, outcome=ACTIVE)
+        .first()
+    )
+    if call is None:
+        return []
+    caller_gone = call.ticket.dropped_at is not None and call.ticket.dropped_at < cutoff
+    by = Party.CALLER if caller_gone else Party.CONSULTANT
+    other = call.consultant_channel if caller_gone else call.ticket.caller_channel
+    end_call(call, outcome=Outcome.DISCONNECTED, by=by, reason="disconnected", now=now)
+    return [
+        *hangup(other, call.id, by, reason="disconnected"),
+        PresenceChanged(call.consultant_id),
+    ]
+
+
+def _deskless():
+    has_desk = Exists(DeskSocket.objects.filter(consultant=OuterRef("pk")))
+    return Consultant.objects.exclude(presence=Presence.OFFLINE).filter(~has_desk)
+
+
+def _go_offline(pk: int, cutoff: datetime, now: datetime) -> list[Event]:
+    """A consultant deskless past the grace goes offline; their callers are told."""
+    consultant = (
+        _deskless()
+        .select_for_update(skip_locked=True)
+        .filter(pk=pk, desk_dropped_at__lt=cutoff)
+        .first()
+    )
+    if consultant is None:
+        return []
+    Consultant.objects.filter(pk=pk).update(presence=Presence.OFFLINE)
+    events = []
+    for ticket in Ticket.objects.select_for_update().filter(
+        consultant_id=pk, state=WAITING
+    ):
+        events += refuse(ticket, by=Party.SYSTEM, reason=OFFLINE_REASON, now=now)
+    return [*events, PresenceChanged(pk), QueueChanged(pk)]

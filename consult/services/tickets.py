@@ -9,8 +9,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from consult import errors
-from consult.events import QueueChanged, Released, Result, Route
-from consult.models import Consultant, Presence, Ticket
+from consult.events import PresenceChanged, QueueChanged, Released, Result, Route
+from consult.models import Consultant, Consultation, Presence, Ticket
 
 from .calls import consultation_relay
 from .shared import (
@@ -22,6 +22,7 @@ from .shared import (
     QueuedPayload,
     caller_ticket,
     consultant_ref,
+    end_ticket,
     grace,
     leave_queue,
     peer_state,
@@ -209,9 +210,13 @@ def caller_dropped(*, channel: str) -> Result[None]:
     )
     if ticket.state == WAITING:
         return Result(None, [QueueChanged(ticket.consultant_id, moved=False)])
-    return Result(
-        None, peer_state(ticket.consultation.consultant_channel, "reconnecting")
-    )
+    call = Consultation.objects.filter(ticket=ticket).first()
+    if call is None:
+        # Its consultation was deleted behind the services' back: nothing is
+        # left to come back to.
+        end_ticket(ticket, timezone.now())
+        return Result(None, [PresenceChanged(ticket.consultant_id)])
+    return Result(None, peer_state(call.consultant_channel, "reconnecting"))
 
 
 @transaction.atomic

@@ -259,6 +259,7 @@ signaling.on("hangup", (frame) => {
   let text = `${consultantName} ended the call.`;
   if (frame.reason === "disconnected") text = `${consultantName}'s connection was lost.`;
   else if (frame.by === "caller") text = "You ended the call.";
+  else if (frame.by === "operator") text = "The call was ended by the service's staff.";
   showEnd("ended", "The call has ended", text);
 });
 

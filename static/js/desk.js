@@ -240,10 +240,12 @@ signaling.on("peer", (frame) => {
 
 signaling.on("hangup", (frame) => {
   const name = callerName("The caller");
-  const text =
-    frame.reason === "disconnected"
-      ? `${name}'s connection was lost. Ready for the next caller.`
-      : `${name} ended the call. Ready for the next caller.`;
+  let text = `${name} ended the call. Ready for the next caller.`;
+  if (frame.reason === "disconnected") {
+    text = `${name}'s connection was lost. Ready for the next caller.`;
+  } else if (frame.by === "operator") {
+    text = "An operator ended the call. Ready for the next caller.";
+  }
   endCall(text);
 });
 

@@ -459,3 +459,39 @@ def test_each_delivery_says_what_it_does_to_the_receivers_route(consultant):
     ended = services.consultation_end(channel="c2", party="caller")
     (hangup,) = [e for e in ended.events if isinstance(e, SendFrame)]
     assert hangup.call == call_id and hangup.stale_route and hangup.ends_call
+
+
+def test_a_row_that_cannot_be_repaired_does_not_stop_the_repair_pass(
+    consultant, settings, caplog
+):
+    settings.CONSULT_GRACE_SECONDS = 5
+    grace = make_consultant("grace")
+    waiting, _ = join(grace, "c2")
+    services.caller_dropped(channel="c2")
+    join(consultant, "c1")
+    call_id = accept(consultant).value["consultation"]
+    services.caller_dropped(channel="c1")
+    # What the old admin's "delete selected" did: a live call removed raw.
+    Consultation.objects.filter(pk=call_id).delete()
+    Consultation.objects.create(  # a row no repair can end: its ticket is gone
+        consultant=grace,
+        caller_name="Ghost",
+        requested_at=timezone.now(),
+        consultant_dropped_at=timezone.now() - timedelta(seconds=60),
+    )
+
+    result = services.sweep(now=timezone.now() + timedelta(seconds=6))
+    # The waiting caller of the other consultant was still swept...
+    assert Ticket.objects.get(pk=waiting.pk).state == "ended"
+    assert QueueChanged(grace.id) in result.events
+    # ...the broken row is logged with its id, and the pass stays safe to repeat.
+    assert "repair of consultation" in caplog.text
+    services.sweep(now=timezone.now() + timedelta(seconds=7))
+
+
+def test_a_caller_whose_consultation_was_deleted_is_not_left_in_call(consultant):
+    join(consultant, "c1")
+    call_id = accept(consultant).value["consultation"]
+    Consultation.objects.filter(pk=call_id).delete()
+    services.caller_dropped(channel="c1")
+    assert Ticket.objects.get().state == "ended"

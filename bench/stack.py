@@ -8,17 +8,17 @@ server core while this generator runs on the other one.
 import json
 import os
 import resource
-import shutil
-import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests import live
+
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv" / "bin"
+# The logs: consult-bench-<port>.log (the server), consult-bench-redis-<port>.log.
+LOGS = Path("/tmp")  # noqa: S108
 PG_SERVER = "postgres://postgres@127.0.0.1:5432"
 PASSWORD = "bench-password"  # noqa: S105 (a throwaway user of a throwaway db)
 # Consultants stay (with their sessions); queues, calls and presence go.
@@ -50,10 +50,6 @@ class Config:
         return f"{PG_SERVER}/{self.database}"
 
     @property
-    def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
     def ws(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
 
@@ -77,25 +73,23 @@ def pin_generator(config: Config) -> None:
 
 
 def server_env(config: Config) -> dict:
-    env = dict(os.environ)
-    env.update(
-        DJANGO_SETTINGS_MODULE=SETTINGS[config.layer],
-        DJANGO_SECRET_KEY="bench-only-secret-key",  # noqa: S106
-        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
-        DJANGO_SECURE_SSL_REDIRECT="0",
-        DATABASE_URL=config.database_url,
-        DATABASE_POOL="1" if config.db_pool else "0",
-        REDIS_URL=f"redis://127.0.0.1:{config.redis_port}/0",
+    settings = {
+        "DATABASE_POOL": "1" if config.db_pool else "0",
         # As deployed behind the proxy (deploy/): X-Forwarded-For is believed
         # from 127.0.0.1, and every socket and login is logged as JSON.
-        CONSULT_TRUSTED_PROXIES="127.0.0.1",
-        LOG_LEVEL="INFO",
-        LOG_FORMAT="json",
-        PYTHONPATH=str(ROOT),
+        "CONSULT_TRUSTED_PROXIES": "127.0.0.1",
+        "LOG_LEVEL": "INFO",
+        "LOG_FORMAT": "json",
+        # For the commands run without the repository as working directory.
+        "PYTHONPATH": str(ROOT),
+    }
+    return live.server_env(
+        database_url=config.database_url,
+        redis_url=f"redis://127.0.0.1:{config.redis_port}/0",
+        secret_key="bench-only-secret-key",  # noqa: S106
+        settings_module=SETTINGS[config.layer],
+        **(settings | config.env),
     )
-    env.pop("DJANGO_DEBUG", None)
-    env.update(config.env)
-    return env
 
 
 def _run(args: list[str], env: dict | None = None, **kwargs) -> str:
@@ -112,43 +106,24 @@ class Stack:
 
     def __init__(self, config: Config):
         self.config = config
-        self.redis: subprocess.Popen | None = None
-        self.server: subprocess.Popen | None = None
-        self.log = Path(f"/tmp/consult-bench-{config.port}.log")  # noqa: S108
-
-    # --- redis and the database --------------------------------------------
-
-    def start_redis(self) -> None:
-        self.redis = subprocess.Popen(
-            [
-                "taskset",
-                "-c",
-                str(self.config.server_cpu),
-                shutil.which("redis-server") or "redis-server",
-                "--port",
-                str(self.config.redis_port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--maxclients",
-                "20000",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        on_server_core = ("taskset", "-c", str(config.server_cpu))
+        self.redis = live.Redis(
+            LOGS,
+            config.redis_port,
+            name="consult-bench-redis",
+            args=("--maxclients", "20000"),
+            wrapper=on_server_core,
         )
-        for _ in range(50):
-            ping = subprocess.run(
-                ["redis-cli", "-p", str(self.config.redis_port), "ping"],
-                capture_output=True,
-                text=True,
-            )
-            if ping.stdout.strip() == "PONG":
-                return
-            time.sleep(0.1)
-        raise RuntimeError("private redis-server did not start")
+        self.server = live.Server(
+            f"consult-bench-{config.port}",
+            LOGS,
+            server_env(config),
+            port=config.port,
+            command=self.server_command(),
+            wrapper=on_server_core,
+        )
+
+    # --- the database -----------------------------------------------------------
 
     def fresh_database(self) -> None:
         psql = ["psql", f"{PG_SERVER}/postgres", "-qc"]
@@ -183,15 +158,7 @@ class Stack:
     def server_command(self) -> list[str]:
         c = self.config
         if c.server == "daphne":
-            return [
-                str(VENV / "daphne"),
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(c.port),
-                *c.server_args,
-                c.app,
-            ]
+            return live.daphne(c.port, app=c.app, args=c.server_args)
         command = [
             str(VENV / "uvicorn"),
             c.app,
@@ -206,47 +173,18 @@ class Stack:
         return command
 
     def start_server(self) -> None:
-        self.server = subprocess.Popen(
-            ["taskset", "-c", str(self.config.server_cpu), *self.server_command()],
-            cwd=ROOT,
-            env=server_env(self.config),
-            stdout=self.log.open("ab"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.server.poll() is not None:
-                raise RuntimeError(f"server exited; see {self.log}")
-            try:
-                with urllib.request.urlopen(  # noqa: S310 (our own 127.0.0.1)
-                    f"{self.config.http}/accounts/login/", timeout=2
-                ) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError(f"server did not answer in 30 s; see {self.log}")
+        self.server.start()
 
     def stop_server(self, *, graceful: bool = True) -> None:
-        if self.server is None:
-            return
-        if self.server.poll() is None:
-            os.killpg(self.server.pid, signal.SIGTERM if graceful else signal.SIGKILL)
-            try:
-                self.server.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.server.pid, signal.SIGKILL)
-                self.server.wait(5)
-        self.server = None
+        if graceful:
+            self.server.stop()
+        else:
+            self.server.kill()
 
     def restart_server(self) -> None:
         """A fresh server on a clean slate: nothing of the last run leaks in."""
         self.stop_server()
-        subprocess.run(
-            ["redis-cli", "-p", str(self.config.redis_port), "flushall"],
-            capture_output=True,
-        )
+        self.redis.flushall()
         _run(["psql", self.config.database_url, "-qc", RESET_SQL])
         self.start_server()
 
@@ -260,13 +198,11 @@ class Stack:
 
     def stop(self) -> None:
         self.stop_server()
-        if self.redis is not None and self.redis.poll() is None:
-            self.redis.terminate()
-            self.redis.wait(10)
+        self.redis.stop()
 
     def __enter__(self):
         try:
-            self.start_redis()
+            self.redis.start()
             self.fresh_database()
         except BaseException:
             self.stop()

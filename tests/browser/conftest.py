@@ -7,11 +7,9 @@ process writes its rows (consultants) straight into it.
 """
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from itertools import count
@@ -21,8 +19,8 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from tests.factories import make_consultant
+from tests.live import ROOT, Redis, Server, server_env
 
-ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--use-fake-device-for-media-stream",
@@ -51,7 +49,6 @@ TRACK_PEERS = """
   track("WebSocket", "__sockets");
 })();
 """
-STARTUP_SECONDS = 20
 GRACE_SECONDS = 6
 OFFLINE = "net::ERR_INTERNET_DISCONNECTED"
 
@@ -79,34 +76,6 @@ def off_the_loop(function, *args, **kwargs):
         return pool.submit(function, *args, **kwargs).result()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{process.args[0]} did not start:\n{log.read_text()[-3000:]}")
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 @pytest.fixture(scope="session")
 def workdir(tmp_path_factory):
     return tmp_path_factory.mktemp("browser")
@@ -114,20 +83,10 @@ def workdir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def redis_url(workdir):
-    port = free_port()
-    log = workdir / "redis.log"
-    process = subprocess.Popen(
-        [
-            shutil.which("redis-server") or "redis-server",
-            *("--bind", "127.0.0.1", "--port", str(port)),
-            *("--save", "", "--appendonly", "no", "--dir", str(workdir)),
-        ],
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-    )
-    wait_for_port(port, process, log)
-    yield f"redis://127.0.0.1:{port}/0"
-    stop(process)
+    redis = Redis(workdir)
+    redis.start()
+    yield redis.url
+    redis.stop()
 
 
 @pytest.fixture(scope="session")
@@ -150,49 +109,32 @@ def database(django_db_blocker):
 @pytest.fixture(scope="session")
 def app(workdir, redis_url, database):
     """The base URL of a daphne serving the app as in production (DEBUG off)."""
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": "browser-test-secret-key",
-        "DJANGO_SECURE_SSL_REDIRECT": "0",
-        "DJANGO_HSTS_SECONDS": "0",
-        "DJANGO_STATIC_ROOT": str(workdir / "static"),
-        "SQLITE_PATH": str(database),
-        "REDIS_URL": redis_url,
-        "CHANNEL_PREFIX": "browser",
+    env = server_env(
+        sqlite_path=database,
+        redis_url=redis_url,
+        secret_key="browser-test-secret-key",
+        DJANGO_HSTS_SECONDS="0",
+        DJANGO_STATIC_ROOT=str(workdir / "static"),
+        CHANNEL_PREFIX="browser",
         # Short enough for a test to outwait, long enough for any reload.
-        "CONSULT_GRACE_SECONDS": str(GRACE_SECONDS),
+        CONSULT_GRACE_SECONDS=str(GRACE_SECONDS),
         # Every page of every test comes from 127.0.0.1: lift the per-address caps.
-        "CONSULT_MAX_SOCKETS_PER_ADDRESS": "1000",
-        "CONSULT_MAX_WAITING_PER_ADDRESS": "1000",
-        "LOG_LEVEL": "WARNING",
-    }
-    env.pop("DATABASE_URL", None)
-    python = sys.executable
+        CONSULT_MAX_SOCKETS_PER_ADDRESS="1000",
+        CONSULT_MAX_WAITING_PER_ADDRESS="1000",
+    )
     subprocess.run(
-        [python, "manage.py", "collectstatic", "--noinput", "-v0"],
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
         cwd=ROOT,
         env=env,
         check=True,
     )
-    port = free_port()
-    log = workdir / "daphne.log"
-    daphne = ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
-    process = subprocess.Popen(
-        [python, *daphne, "config.asgi:application"],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-    )
-    wait_for_port(port, process, log)
-    base = f"http://127.0.0.1:{port}"
-    urllib.request.urlopen(base + "/", timeout=10).close()  # noqa: S310
-    yield base
-    stop(process)
-    errors = [line for line in log.read_text().splitlines() if "Traceback" in line]
-    assert not errors, f"the app logged errors:\n{log.read_text()[-5000:]}"
+    server = Server("daphne", workdir, env)
+    server.start()
+    urllib.request.urlopen(server.origin + "/", timeout=10).close()  # noqa: S310
+    yield server.origin
+    server.stop()
+    errors = [line for line in server.log_text().splitlines() if "Traceback" in line]
+    assert not errors, f"the app logged errors:\n{server.log_tail(5000)}"
 
 
 @pytest.fixture(scope="session")

@@ -1,15 +1,10 @@
-"""Real servers for tests: `daphne` processes, a private `redis-server`, and a
-`websockets` client that speaks the protocol to them over loopback."""
+"""Several `daphne` processes on this test's database (started by `tests.live`),
+and a `websockets` client that speaks the protocol to them over loopback."""
 
 import asyncio
 import http.client
 import json
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from contextlib import contextmanager
@@ -22,10 +17,8 @@ from django.db import connection
 from websockets.asyncio.client import connect
 
 from tests.factories import ANSWER, OFFER, PASSWORD, make_consultant
+from tests.live import HOST, Server, server_env
 
-ROOT = Path(__file__).resolve().parents[2]
-DAPHNE = Path(sys.executable).parent / "daphne"
-HOST = "127.0.0.1"
 TIMEOUT = 10
 # Pushes that fan out to every socket and may come between any two answers.
 PUSHES = {"consultants", "position", "queue"}
@@ -41,20 +34,6 @@ CANDIDATE = {
 END_OF_CANDIDATES = {"candidate": "", "sdpMid": "0", "sdpMLineIndex": 0}
 
 
-def free_port(candidates=range(0)) -> int:
-    """A port nobody listens on: the first free one of `candidates`, else any."""
-    for port in candidates:
-        with socket.socket() as probe:
-            try:
-                probe.bind((HOST, port))
-            except OSError:
-                continue
-            return port
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
-
-
 def database_url(settings_dict: dict) -> str:
     """The URL of the database this test runs on (the one pytest-django created)."""
     if not settings_dict["ENGINE"].endswith("postgresql"):
@@ -67,148 +46,6 @@ def database_url(settings_dict: dict) -> str:
     return f"postgres://{auth}@{host}:{port}/{settings_dict['NAME']}"
 
 
-def _wait_until(ready, what: str, process: subprocess.Popen, log: Path):
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{what} exited early:\n{log.read_text()[-3000:]}")
-        try:
-            if ready():
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{what} did not come up:\n{log.read_text()[-3000:]}")
-
-
-class Process:
-    """A child process whose output goes to a log file, killed by its pid."""
-
-    def __init__(self, name: str, log_dir: Path):
-        self.name = name
-        self.log = log_dir / f"{name}.log"
-        self.process: subprocess.Popen | None = None
-
-    def spawn(self, args: list[str], env: dict | None = None) -> None:
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                args,
-                cwd=ROOT,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def kill(self) -> None:
-        """`kill -9`: no clean shutdown, exactly as a crash."""
-        if self.running:
-            os.kill(self.process.pid, signal.SIGKILL)
-        if self.process is not None:
-            self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.running:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
-class Server(Process):
-    """One `daphne` process serving `config.asgi:application` on a free port."""
-
-    def __init__(self, name: str, log_dir: Path, env: dict):
-        super().__init__(name, log_dir)
-        self.env = env
-        self.port = free_port()
-        self.origin = f"http://{HOST}:{self.port}"
-
-    def start(self) -> None:
-        self.spawn(
-            [str(DAPHNE), "-b", HOST, "-p", str(self.port), "config.asgi:application"],
-            self.env,
-        )
-
-    def wait_ready(self) -> None:
-        # A request also starts the process's runtime (heartbeat and sweeper).
-        _wait_until(
-            lambda: self.get("/accounts/login/")[0] == 200,
-            self.name,
-            self.process,
-            self.log,
-        )
-
-    def get(self, path: str, headers: dict | None = None):
-        conn = http.client.HTTPConnection(HOST, self.port, timeout=5)
-        try:
-            conn.request("GET", path, headers=headers or {})
-            response = conn.getresponse()
-            return response.status, response.headers, response.read().decode()
-        finally:
-            conn.close()
-
-    def login(self, username: str, password: str) -> str:
-        """Log in through the login form; the `Cookie` header of the session."""
-        _, headers, page = self.get("/accounts/login/")
-        csrf = _cookie(headers, "csrftoken")
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)[1]
-        body = urlencode(
-            {"username": username, "password": password, "csrfmiddlewaretoken": token}
-        )
-        conn = http.client.HTTPConnection(HOST, self.port, timeout=5)
-        try:
-            conn.request(
-                "POST",
-                "/accounts/login/",
-                body=body,
-                headers={
-                    "Content-Type": "application/x-www-form-urlencoded",
-                    "Cookie": f"csrftoken={csrf}",
-                },
-            )
-            response = conn.getresponse()
-            response.read()
-            assert response.status == 302, f"login failed: {response.status}"
-            return f"sessionid={_cookie(response.headers, 'sessionid')}"
-        finally:
-            conn.close()
-
-
-def _cookie(headers, name: str) -> str:
-    for header in headers.get_all("Set-Cookie") or []:
-        if header.startswith(f"{name}="):
-            return header.split(";", 1)[0].split("=", 1)[1]
-    raise AssertionError(f"no {name} cookie in {headers.get_all('Set-Cookie')}")
-
-
-def server_env(*, database_url: str, redis_url: str, secret_key: str) -> dict:
-    """Production settings with short liveness timings, shared by a test's servers."""
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "SQLITE"))
-    }
-    env.update(
-        DJANGO_SETTINGS_MODULE="config.settings",
-        DJANGO_SECRET_KEY=secret_key,
-        DJANGO_ALLOWED_HOSTS=f"{HOST},localhost",
-        DJANGO_SECURE_SSL_REDIRECT="0",
-        DATABASE_URL=database_url,
-        REDIS_URL=redis_url,
-        CHANNEL_PREFIX=f"test-{uuid.uuid4().hex[:12]}",
-        CONSULT_GRACE_SECONDS="3",
-        CONSULT_HEARTBEAT_SECONDS="0.5",
-        CONSULT_PROCESS_TIMEOUT_SECONDS="2",
-        LOG_LEVEL="WARNING",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
-
-
 @contextmanager
 def running_servers(count: int, log_dir: Path, redis_url: str):
     """`count` servers on this test's database, each answering; killed on exit,
@@ -217,48 +54,59 @@ def running_servers(count: int, log_dir: Path, redis_url: str):
         database_url=database_url(connection.settings_dict),
         redis_url=redis_url,
         secret_key=settings.SECRET_KEY,
+        # Channel names of this test alone, and short liveness timings.
+        CHANNEL_PREFIX=f"test-{uuid.uuid4().hex[:12]}",
+        CONSULT_GRACE_SECONDS="3",
+        CONSULT_HEARTBEAT_SECONDS="0.5",
+        CONSULT_PROCESS_TIMEOUT_SECONDS="2",
+        # A process killed with -9 leaves its last lines in the log.
+        PYTHONUNBUFFERED="1",
     )
     servers = [Server(f"server-{i}", log_dir, env) for i in range(count)]
     try:
         for server in servers:
-            server.start()
+            server.start(wait=False)
         for server in servers:
             server.wait_ready()
         yield servers
     finally:
         for server in servers:
             server.kill()
-            print(f"--- {server.name} log ---\n{server.log.read_text()[-4000:]}")
+            print(f"--- {server.name} log ---\n{server.log_tail(4000)}")
 
 
-class Redis(Process):
-    """A throwaway `redis-server` without persistence, restartable on its port."""
-
-    def __init__(self, log_dir: Path, port: int):
-        super().__init__(f"redis-{port}", log_dir)
-        self.port = port
-        self.url = f"redis://{HOST}:{port}/0"
-
-    def start(self) -> None:
-        self.spawn(
-            [
-                "redis-server",
-                "--bind",
-                HOST,
-                "--port",
-                str(self.port),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ]
+def login(server: Server, username: str, password: str) -> str:
+    """Log in through the login form; the `Cookie` header of the session."""
+    _, headers, page = server.get("/accounts/login/")
+    csrf = _cookie(headers, "csrftoken")
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)[1]
+    body = urlencode(
+        {"username": username, "password": password, "csrfmiddlewaretoken": token}
+    )
+    conn = http.client.HTTPConnection(HOST, server.port, timeout=5)
+    try:
+        conn.request(
+            "POST",
+            "/accounts/login/",
+            body=body,
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Cookie": f"csrftoken={csrf}",
+            },
         )
-        _wait_until(self._pong, self.name, self.process, self.log)
+        response = conn.getresponse()
+        response.read()
+        assert response.status == 302, f"login failed: {response.status}"
+        return f"sessionid={_cookie(response.headers, 'sessionid')}"
+    finally:
+        conn.close()
 
-    def _pong(self) -> bool:
-        with socket.create_connection((HOST, self.port), timeout=1) as conn:
-            conn.sendall(b"PING\r\n")
-            return conn.recv(16).startswith(b"+PONG")
+
+def _cookie(headers, name: str) -> str:
+    for header in headers.get_all("Set-Cookie") or []:
+        if header.startswith(f"{name}="):
+            return header.split(";", 1)[0].split("=", 1)[1]
+    raise AssertionError(f"no {name} cookie in {headers.get_all('Set-Cookie')}")
 
 
 class Peer:
@@ -311,7 +159,7 @@ class Peer:
 async def set_up_call(caller_server, desk_server):
     """A desk on one server, a caller on the other, in a call: (caller, desk)."""
     await database_sync_to_async(make_consultant)("ada", presence="offline")
-    cookie = await database_sync_to_async(desk_server.login)("ada", PASSWORD)
+    cookie = await database_sync_to_async(login)(desk_server, "ada", PASSWORD)
     desk = await Peer.open(desk_server, "/ws/desk/", cookie)
     hello = await desk.expect("hello")
     assert hello["consultant"]["slug"] == "ada"

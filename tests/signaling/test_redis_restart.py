@@ -9,12 +9,11 @@ import asyncio
 
 import pytest
 
+from tests.live import Redis, free_port
 from tests.signaling.live import (
     CANDIDATE,
     END_OF_CANDIDATES,
     Peer,
-    Redis,
-    free_port,
     running_servers,
     set_up_call,
 )

@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class ConsultConfig(AppConfig):
     name = "consult"
     verbose_name = "Consultations"
+
+    def ready(self):
+        from . import signals  # noqa: F401

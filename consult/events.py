@@ -71,12 +71,22 @@ class PresenceChanged:
 
 @dataclass(frozen=True)
 class Released:
-    """A socket lost its ticket to a newer socket that resumed it."""
+    """A socket lost what it held (a ticket, a call) to a newer socket of the
+    same party: a caller's `resume`, a consultant's newer desk."""
 
     channel: str
 
 
-Event = SendFrame | QueueChanged | PresenceChanged | Released
+@dataclass(frozen=True)
+class DesksRevoked:
+    """Every desk socket of a consultant must close now, with `code` (4401: no
+    longer logged in; 4403: no longer a consultant)."""
+
+    consultant_id: int
+    code: int
+
+
+Event = SendFrame | QueueChanged | PresenceChanged | Released | DesksRevoked
 
 
 @dataclass

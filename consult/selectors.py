@@ -45,8 +45,10 @@ def consultant_presence(consultant: Consultant) -> str:
 
 
 def consultant_for_user(user) -> Consultant | None:
-    """The consultant profile of a logged-in user, if they have one."""
-    return Consultant.objects.filter(user=user).first()
+    """The active consultant profile of a logged-in, active user, if any."""
+    return Consultant.objects.filter(
+        user=user, is_active=True, user__is_active=True
+    ).first()
 
 
 def desk_state(consultant: Consultant) -> tuple[str, list[dict]]:

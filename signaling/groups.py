@@ -3,7 +3,9 @@
 - A `SendFrame` goes to the one channel name the database gave for the other
   party, as a `relay.frame` event that the consumer writes to its socket, with
   the delivery's route flags (`consult.events.SendFrame`); `Released`
-  tells a caller socket that a newer one resumed its ticket.
+  tells a socket that a newer one of the same party took what it held.
+- `DesksRevoked` closes every desk socket of a consultant, on every process,
+  through the consultant's desk group.
 - Queue and presence changes go to the `consult.hub` group, which every server
   process's hub joins; each hub then pushes to its own sockets (see `hub.py`).
 """
@@ -14,7 +16,14 @@ import logging
 from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 
-from consult.events import Event, PresenceChanged, QueueChanged, Released, SendFrame
+from consult.events import (
+    DesksRevoked,
+    Event,
+    PresenceChanged,
+    QueueChanged,
+    Released,
+    SendFrame,
+)
 
 from .layers import OUTAGE_ERRORS
 
@@ -22,11 +31,17 @@ log = logging.getLogger(__name__)
 
 HUB_GROUP = "consult.hub"
 RELAY = "relay.frame"
-RELEASED = "ticket.released"
+RELEASED = "socket.released"
+DESKS_REVOKED = "desks.revoked"
 HUB_QUEUE = "hub.queue"
 HUB_PRESENCE = "hub.presence"
 # How long a send keeps trying through a full channel or a Redis restart.
 SEND_PATIENCE_SECONDS = 5.0
+
+
+def desk_group(consultant_id: int) -> str:
+    """The group of one consultant's desk sockets, on every process."""
+    return f"consult.desks.{consultant_id}"
 
 
 def relay_event(send: SendFrame) -> dict:
@@ -86,6 +101,11 @@ async def publish(events: list[Event]) -> None:
             continue
         if isinstance(event, Released):
             await _with_patience(layer.send, event.channel, {"type": RELEASED})
+            continue
+        if isinstance(event, DesksRevoked):
+            revoked = {"type": DESKS_REVOKED, "code": event.code}
+            group = desk_group(event.consultant_id)
+            await _with_patience(layer.group_send, group, revoked)
             continue
         if event in seen:
             continue

@@ -18,10 +18,10 @@ from .calls import (
     consultation_relay,
     ticket_accept,
 )
-from .desk import consultant_set_presence, desk_closed, desk_opened
-from .liveness import OFFLINE_REASON, process_heartbeat, process_stopped, sweep
+from .desk import consultant_leave, consultant_set_presence, desk_closed, desk_opened
+from .liveness import process_heartbeat, process_stopped, sweep
 from .operators import consultation_end_by_operator, ticket_remove
-from .shared import DeskCallPayload, QueuedPayload, token_hash
+from .shared import OFFLINE_REASON, DeskCallPayload, QueuedPayload, token_hash
 from .tickets import (
     MAX_CANDIDATES,
     CallerCallPayload,
@@ -45,6 +45,7 @@ __all__ = [
     "QueuedPayload",
     "Resumption",
     "caller_dropped",
+    "consultant_leave",
     "consultant_set_presence",
     "consultation_answer",
     "consultation_end",

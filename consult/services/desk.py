@@ -5,40 +5,70 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from consult.events import PresenceChanged, Result
-from consult.models import Consultant, Consultation, DeskSocket, Presence, ServerProcess
+from consult.events import (
+    DesksRevoked,
+    Event,
+    PresenceChanged,
+    QueueChanged,
+    Released,
+    Result,
+)
+from consult.models import (
+    Consultant,
+    Consultation,
+    DeskSocket,
+    Presence,
+    ServerProcess,
+    Ticket,
+)
 
 from .shared import (
     ACTIVE,
+    OFFLINE_REASON,
+    WAITING,
     DeskCallPayload,
+    Outcome,
+    Party,
     desk_call_payload,
+    end_call,
+    hangup,
     peer_state,
     process_timeout,
+    refuse,
     send,
 )
+
+LEFT_REASON = "left"
 
 
 @transaction.atomic
 def desk_opened(
     *, consultant_id: int, channel: str, process: str
 ) -> Result[DeskCallPayload | None]:
-    """A desk socket opens: the consultant is online, and takes back a call it left
-    (valued with the `resumed` payload then, else None)."""
+    """A desk socket opens: the consultant is online, and the new desk takes the
+    active call (valued with the `resumed` payload then, else None).
+
+    The call moves at once, whether its desk dropped or still looks open: an
+    old socket that went silent (a network cut on the client side) would hold
+    it until its keep-alive times out. That old socket hears `Released`.
+    """
     DeskSocket.objects.create(
         consultant_id=consultant_id, channel_name=channel, process=process
     )
     Consultant.objects.filter(pk=consultant_id).update(
         presence=Presence.ONLINE, desk_dropped_at=None
     )
-    events = [PresenceChanged(consultant_id)]
+    events: list[Event] = [PresenceChanged(consultant_id)]
     call = (
         Consultation.objects.select_for_update(of=("self",))
         .select_related("ticket")
-        .filter(consultant_id=consultant_id, outcome=ACTIVE, consultant_channel="")
+        .filter(consultant_id=consultant_id, outcome=ACTIVE)
         .first()
     )
     if call is None:
         return Result(None, events)
+    if call.consultant_channel:
+        events.append(Released(call.consultant_channel))
     Consultation.objects.filter(pk=call.pk).update(
         consultant_channel=channel,
         consultant_process=process,
@@ -96,3 +126,34 @@ def consultant_set_presence(*, consultant_id: int, presence: str) -> Result[None
         raise ValueError(presence)
     Consultant.objects.filter(pk=consultant_id).update(presence=presence)
     return Result(None, [PresenceChanged(consultant_id)])
+
+
+@transaction.atomic
+def consultant_leave(*, consultant_id: int, code: int) -> Result[None]:
+    """The consultant leaves for good (logout, deactivation, a new password): no
+    grace. Every desk socket closes with `code`, the consultant is offline at
+    once, an active call ends (the caller hears `hangup` by the consultant),
+    and waiting callers are refused now rather than after the grace period."""
+    now = timezone.now()
+    DeskSocket.objects.filter(consultant_id=consultant_id).delete()
+    Consultant.objects.filter(pk=consultant_id).update(
+        presence=Presence.OFFLINE, desk_dropped_at=None
+    )
+    events: list[Event] = [DesksRevoked(consultant_id, code)]
+    call = (
+        Consultation.objects.select_for_update(of=("self",))
+        .select_related("ticket")
+        .filter(consultant_id=consultant_id, outcome=ACTIVE)
+        .first()
+    )
+    if call is not None:
+        by = Party.CONSULTANT
+        end_call(call, outcome=Outcome.COMPLETED, by=by, reason=LEFT_REASON, now=now)
+        events += hangup(call.ticket.caller_channel, call.id, by, reason=LEFT_REASON)
+    for ticket in Ticket.objects.select_for_update().filter(
+        consultant_id=consultant_id, state=WAITING
+    ):
+        events += refuse(ticket, by=Party.SYSTEM, reason=OFFLINE_REASON, now=now)
+    return Result(
+        None, [*events, PresenceChanged(consultant_id), QueueChanged(consultant_id)]
+    )

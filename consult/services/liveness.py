@@ -23,6 +23,7 @@ from .desk import desk_closed
 from .shared import (
     ACTIVE,
     LIVE,
+    OFFLINE_REASON,
     WAITING,
     Outcome,
     Party,
@@ -36,8 +37,6 @@ from .shared import (
 from .tickets import caller_dropped
 
 log = logging.getLogger(__name__)
-
-OFFLINE_REASON = "The consultant went offline."
 
 
 def process_heartbeat(*, process: str) -> None:

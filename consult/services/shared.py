@@ -21,6 +21,7 @@ LIVE = [WAITING, IN_CALL]
 ACTIVE = Consultation.Outcome.ACTIVE
 Outcome = Consultation.Outcome
 Party = Consultation.Party
+OFFLINE_REASON = "The consultant went offline."
 
 
 class QueuedPayload(TypedDict):

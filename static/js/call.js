@@ -6,18 +6,20 @@
 import { CallView, isolate, write } from "./callview.js";
 import { chime, unlockSound } from "./chime.js";
 import { Preview } from "./preview.js";
+import { Seat } from "./seat.js";
 import { CallerSession } from "./session.js";
 import { Signaling } from "./signaling.js";
 
 const page = document.querySelector("[data-call-page]");
 const slug = page.dataset.slug;
 const consultantName = isolate(page.dataset.consultantName);
-const STORE_KEY = `consult.call.${slug}`;
+const seat = new Seat(slug);
 
 const $ = (selector) => page.querySelector(selector);
 const stateLine = $('[data-testid="call-state"]');
 const form = $("[data-join-form]");
 const nameInput = $('[data-testid="caller-name"]');
+const takeBack = $("[data-take-back]");
 const reasonInput = $('[data-testid="caller-reason"]');
 const audioOnlyBox = $('[data-testid="caller-audio-only"]');
 const joinButton = $('[data-testid="caller-join"]');
@@ -34,6 +36,8 @@ const callPanel = $("[data-call-panel]");
 
 // Whether the server has said hello on the current socket.
 let serverReady = false;
+// Whether another tab took the place or call over (`taken_over`).
+let takenOver = false;
 
 const view = new CallView(page, { otherName: () => consultantName });
 const signaling = new Signaling("/ws/call/");
@@ -44,7 +48,7 @@ const preview = new Preview({
   errorLine: $("[data-media-error]"),
   audioOnlyBox,
   // Once joined, the call keeps the choice it was joined with.
-  audioOnly: () => (session.phase === "idle" ? audioOnlyBox.checked : joinedAudioOnly()),
+  audioOnly: () => (session.phase === "idle" ? audioOnlyBox.checked : seat.audioOnly),
 });
 const session = new CallerSession({
   signaling,
@@ -54,7 +58,7 @@ const session = new CallerSession({
     await preview.settled();
     const stream = preview.stream;
     if (!stream || stream.getTracks().every((t) => t.readyState === "ended")) await preview.open();
-    return { stream: preview.stream, audioOnly: joinedAudioOnly() };
+    return { stream: preview.stream, audioOnly: seat.audioOnly };
   },
 });
 
@@ -105,41 +109,17 @@ function showPosition(position, eta) {
 
 function showEnd(state, title, text) {
   finish();
+  takeBack.hidden = true;
   write($("[data-ended-title]"), title);
   write($("[data-ended-text]"), text);
   setState(state);
-}
-
-// --- what the page remembers across a reload ------------------------------------
-
-function remember(data) {
-  const current = recall() || {};
-  sessionStorage.setItem(STORE_KEY, JSON.stringify({ ...current, ...data }));
-}
-
-function recall() {
-  try {
-    return JSON.parse(sessionStorage.getItem(STORE_KEY));
-  } catch {
-    return null;
-  }
-}
-
-function joinedAudioOnly() {
-  return Boolean((recall() || {}).audioOnly);
-}
-
-function forget() {
-  const saved = recall();
-  // Keep the form's values for a next call; drop the place in the queue.
-  if (saved) sessionStorage.setItem(STORE_KEY, JSON.stringify({ ...saved, token: null }));
 }
 
 // --- the end of a call -------------------------------------------------------------
 
 function finish() {
   session.end();
-  forget();
+  seat.forget();
   // Closing the connection stopped the camera; the preview opens it again.
   preview.stop();
 }
@@ -158,14 +138,14 @@ async function join(event) {
   }
   if (!serverReady || session.phase !== "idle") return;
   const audioOnly = audioOnlyBox.checked;
-  remember({ name, reason: reasonInput.value, audioOnly, token: null });
+  seat.remember({ name, reason: reasonInput.value, audioOnly, token: null });
   const reason = reasonInput.value.trim();
   const fields = { consultant: slug, name, reason, audio_only: audioOnly };
   const joining = session.join(fields, async () => {
     await preview.settled();
     const stream = preview.stream;
     if (!stream || (!audioOnly && stream.getVideoTracks().length === 0)) await preview.open();
-    return { stream: preview.stream, audioOnly: joinedAudioOnly() };
+    return { stream: preview.stream, audioOnly: seat.audioOnly };
   });
   updateJoinButton();
   await joining;
@@ -190,10 +170,8 @@ const JOIN_ERRORS = {
 // --- frames from the server ---------------------------------------------------------
 
 signaling.on("socket:open", () => {
-  const saved = recall();
-  if (saved && saved.token) {
-    setState("reconnecting", "Getting your place back…");
-    signaling.send("resume", { token: saved.token });
+  if (seat.token && !takenOver) {
+    resume();
   } else if (session.phase === "joining") {
     backToForm("", "The connection dropped while joining. Please join again.");
   }
@@ -220,7 +198,7 @@ signaling.on("hello", (frame) => {
 signaling.on("consultants", (frame) => showPresence(frame.consultants || []));
 
 signaling.on("queued", (frame) => {
-  remember({ token: frame.token });
+  seat.remember({ token: frame.token });
   session.queued();
   showPosition(frame.position, frame.eta_seconds);
   setState("queued");
@@ -266,7 +244,9 @@ signaling.on("hangup", (frame) => {
 signaling.on("cancelled", () => backToForm("You left the queue."));
 
 signaling.on("error", (frame) => {
-  if (frame.code === "bad_token" && session.phase === "call") {
+  if (frame.code === "taken_over") {
+    elsewhere();
+  } else if (frame.code === "bad_token" && session.phase === "call") {
     showEnd("ended", "The call has ended", "The call ended while you were disconnected.");
   } else if (frame.code === "bad_token") {
     backToForm("Your place in the queue has expired. You can join again.");
@@ -292,6 +272,32 @@ $('[data-testid="hangup"]').addEventListener("click", () => {
   showEnd("ended", "The call has ended", "You ended the call.");
 });
 
+/** Another tab of this browser resumed the place or call: it goes on there. */
+function elsewhere() {
+  // Until the caller asks, this tab leaves the place to the other one, even
+  // when its own socket reconnects.
+  takenOver = true;
+  const inCall = session.phase === "call";
+  session.end();
+  preview.stop();
+  write($("[data-ended-title]"), inCall ? "Your call continues in another tab" : "Your place continues in another tab");
+  write($("[data-ended-text]"), "You can go on there, or continue here instead.");
+  takeBack.hidden = false;
+  setState("ended");
+  takeBack.focus();
+}
+
+takeBack.addEventListener("click", () => {
+  takenOver = false;
+  takeBack.hidden = true;
+  resume();
+});
+
+function resume() {
+  setState("reconnecting", "Getting your place back…");
+  signaling.send("resume", { token: seat.token });
+}
+
 $("[data-again]").addEventListener("click", async () => {
   setState("idle");
   await preview.open();
@@ -300,13 +306,11 @@ $("[data-again]").addEventListener("click", async () => {
 
 // --- start ---------------------------------------------------------------------
 
-const saved = recall();
-if (saved) {
-  nameInput.value = saved.name || "";
-  reasonInput.value = saved.reason || "";
-  audioOnlyBox.checked = Boolean(saved.audioOnly);
-}
-if (saved && saved.token) {
+const saved = seat.recall();
+nameInput.value = saved.name || "";
+reasonInput.value = saved.reason || "";
+audioOnlyBox.checked = Boolean(saved.audioOnly);
+if (saved.token) {
   session.waitInQueue();
   setState("reconnecting", "Getting your place back…");
 } else {

@@ -259,12 +259,25 @@ signaling.on("error", (frame) => {
   showError(DESK_ERRORS[frame.code] || frame.message || "Something went wrong.");
 });
 
+// Logging out closes this desk's socket from the server side too (4401): the
+// logout's own redirect is where the page goes then.
+let leaving = false;
+for (const logout of document.querySelectorAll('form[action$="/logout/"]')) {
+  logout.addEventListener("submit", () => {
+    leaving = true;
+  });
+}
+
 signaling.on("socket:close", ({ code }) => {
   statusSelect.disabled = true;
+  if (leaving) return;
   if (code === 4401) {
     location.assign(`/accounts/login/?next=${encodeURIComponent(location.pathname)}`);
   } else if (code === 4403) {
     showError("This account is not a consultant.");
+  } else if (code === 4409) {
+    endCall("This desk was opened in another tab or window; the call goes on there.");
+    showError("This desk was opened in another tab. Reload this page to use the desk here.");
   } else {
     const state = session.caller ? "reconnecting" : stateLine.dataset.state;
     setState(state, "Reconnecting to the desk…");

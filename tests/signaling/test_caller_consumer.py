@@ -399,7 +399,7 @@ async def test_resume_on_a_new_socket_takes_the_ticket_from_the_old_one(ada):
     new = await caller_socket()
     await new.send_json_to({"type": "resume", "token": queued["token"]})
     assert (await receive_type(new, "queued"))["ticket"] == queued["ticket"]
-    await expect_error(old, "bad_token")
+    await expect_error(old, "taken_over")
     await old.send_json_to({"type": "cancel"})
     await expect_error(old, "not_queued")
     await new.send_json_to({"type": "cancel"})
@@ -450,7 +450,7 @@ async def test_relays_follow_a_caller_that_resumes_while_its_old_socket_is_open(
     new = await caller_socket()
     await new.send_json_to({"type": "resume", "token": got["token"]})
     await receive_type(new, "resumed")
-    await expect_error(old, "bad_token")
+    await expect_error(old, "taken_over")
     assert await receive_type(desk, "peer") == {"type": "peer", "state": "back"}
     await desk.send_json_to({"type": "ice", "candidate": ice(3)})
     assert (await receive_type(new, "ice"))["candidate"] == ice(3)

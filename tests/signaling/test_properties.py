@@ -25,6 +25,8 @@ CODES = {
     "consultant_unavailable",
     "already_queued",
     "queue_full",
+    "too_many_from_address",
+    "taken_over",
     "bad_token",
     "not_queued",
     "not_in_call",

@@ -1,4 +1,4 @@
-"""The WebSocket consumers: transport only.
+"""What both consumers share: rate limits, dispatch, errors, relays, departures.
 
 Each frame is checked by `signaling.messages`, dispatched to `on_<type>`, which
 calls one service of `consult.services` and sends the result; the service's
@@ -13,17 +13,16 @@ import logging
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from consult import selectors, services
+from consult import services
 from consult.database import DatabaseUnavailable, database_call
 from consult.errors import ConsultError
-from consult.ice import ice_servers
 
-from . import audit, runtime
-from .groups import LayerUnavailable, publish
-from .limits import TokenBucket
-from .messages import ProtocolError, parse
-from .metrics import ERRORS, RELAYED
-from .routes import CallRoutes
+from .. import audit, runtime
+from ..groups import LayerUnavailable, publish
+from ..limits import TokenBucket
+from ..messages import ProtocolError, parse
+from ..metrics import ERRORS, RELAYED
+from ..routes import CallRoutes
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +30,10 @@ CLOSE_NOT_LOGGED_IN = 4401
 CLOSE_NOT_CONSULTANT = 4403
 CLOSE_ABUSE = 4429
 CLOSE_TRY_AGAIN = 1013
+# A newer desk of the same consultant took over: the page must not reconnect
+# by itself, or two tabs would take the call from each other for ever.
+CLOSE_TAKEN_OVER = 4409
+TAKEN_OVER = "taken_over"
 # Bad frames a socket may send in a burst before it is closed, and how fast
 # that allowance comes back.
 BAD_FRAME_BURST = 10
@@ -170,162 +173,3 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             services.consultation_end, channel=self.channel_name, party=self.role
         )
         self.routes.end(call)
-
-
-class CallerConsumer(SignalingConsumer):
-    """`/ws/call/`: a caller joins a queue with its offer and waits for an answer."""
-
-    role = "caller"
-
-    async def open(self):
-        await self.accept()
-        self.runtime.hub.watch_lobby(self)
-        consultants = await self.runtime.hub.consultants()
-        await self.send_frame(
-            "hello", role="caller", ice_servers=ice_servers(), consultants=consultants
-        )
-        await self.greeted()
-
-    def departure(self):
-        return services.caller_dropped, {"channel": self.channel_name}
-
-    def watch(self, ticket, queued: dict):
-        self.runtime.hub.watch_ticket(
-            self,
-            ticket.consultant_id,
-            queued["ticket"],
-            queued["position"],
-            queued["eta_seconds"],
-        )
-
-    async def on_join(self, consultant, name, reason, audio_only, offer):
-        joined = await self.call_service(
-            services.ticket_create,
-            address=self.scope.get("client_address", ""),
-            consultant_slug=consultant,
-            caller_name=name,
-            reason=reason,
-            audio_only=audio_only,
-            offer=offer["sdp"],
-            channel=self.channel_name,
-            process=self.runtime.process,
-        )
-        self.watch(joined.ticket, joined.queued)
-        await self.send_frame("queued", **joined.queued)
-
-    async def on_resume(self, token):
-        resumption = await self.call_service(
-            services.ticket_resume,
-            token=token,
-            channel=self.channel_name,
-            process=self.runtime.process,
-        )
-        if resumption.kind == "queued":
-            self.watch(resumption.ticket, resumption.payload)
-        await self.send_frame(resumption.kind, **resumption.payload)
-
-    async def on_ice(self, candidate):
-        if self.routes.current is not None:
-            return await self.relay({"type": "ice", "candidate": candidate})
-        self.routes.remember(
-            await self.call_service(
-                services.ticket_add_candidate,
-                channel=self.channel_name,
-                candidate=candidate,
-            )
-        )
-
-    async def ticket_released(self, event):
-        """A newer socket resumed the ticket (see `consult.services.ticket_resume`)."""
-        self.routes.forget()
-        self.runtime.hub.unwatch_ticket(self)
-        await self.send_error(
-            "bad_token", "This ticket was resumed on another connection."
-        )
-
-    async def on_cancel(self):
-        await self.call_service(services.ticket_cancel, channel=self.channel_name)
-        self.runtime.hub.unwatch_ticket(self)
-        await self.send_frame("cancelled")
-
-    async def on_answer(self, answer):
-        await self.relay({"type": "answer", "answer": answer})
-
-
-class DeskConsumer(SignalingConsumer):
-    """`/ws/desk/`: a logged-in consultant takes callers from their queue."""
-
-    role = "consultant"
-
-    async def open(self):
-        self.consultant = None
-        # Accept first: a close before accept reaches the client as a bare
-        # HTTP 403, and the client could not tell 4401 from 4403.
-        await self.accept()
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            return await self.close(code=CLOSE_NOT_LOGGED_IN)
-        self.consultant = await database_call(selectors.consultant_for_user)(user)
-        if self.consultant is None:
-            return await self.close(code=CLOSE_NOT_CONSULTANT)
-        self.runtime.hub.watch_desk(self, self.consultant.id)
-        resumed = await self.call_service(
-            services.desk_opened,
-            consultant_id=self.consultant.id,
-            channel=self.channel_name,
-            process=self.runtime.process,
-        )
-        status, callers = await database_call(selectors.desk_state)(self.consultant)
-        await self.send_frame(
-            "hello",
-            role="consultant",
-            consultant={"slug": self.consultant.slug, "name": self.consultant.name},
-            status=status,
-            ice_servers=ice_servers(),
-        )
-        await self.send_frame("queue", callers=callers)
-        if resumed:
-            await self.send_frame("resumed", **resumed)
-        await self.greeted()
-
-    def departure(self):
-        if self.consultant is None:
-            return None
-        kwargs = {"consultant_id": self.consultant.id, "channel": self.channel_name}
-        return services.desk_closed, kwargs
-
-    async def receive(self, text_data=None, bytes_data=None):
-        if self.consultant is not None:
-            await super().receive(text_data, bytes_data)
-
-    async def on_status(self, status):
-        await self.call_service(
-            services.consultant_set_presence,
-            consultant_id=self.consultant.id,
-            presence=status,
-        )
-
-    async def on_accept(self, ticket):
-        caller = await self.call_service(
-            services.ticket_accept,
-            consultant_id=self.consultant.id,
-            channel=self.channel_name,
-            process=self.runtime.process,
-            ticket_id=ticket,
-        )
-        await self.send_frame("caller", **caller)
-
-    async def on_answer(self, answer):
-        self.routes.remember(
-            await self.call_service(
-                services.consultation_answer, channel=self.channel_name, answer=answer
-            )
-        )
-
-    async def on_refuse(self, ticket, reason):
-        await self.call_service(
-            services.ticket_refuse,
-            consultant_id=self.consultant.id,
-            ticket_id=ticket,
-            reason=reason,
-        )

@@ -1,0 +1,87 @@
+"""`/ws/call/`: the caller's socket."""
+
+from consult import services
+from consult.ice import ice_servers
+
+from .base import TAKEN_OVER, SignalingConsumer
+
+
+class CallerConsumer(SignalingConsumer):
+    """`/ws/call/`: a caller joins a queue with its offer and waits for an answer."""
+
+    role = "caller"
+
+    async def open(self):
+        await self.accept()
+        self.runtime.hub.watch_lobby(self)
+        consultants = await self.runtime.hub.consultants()
+        await self.send_frame(
+            "hello", role="caller", ice_servers=ice_servers(), consultants=consultants
+        )
+        await self.greeted()
+
+    def departure(self):
+        return services.caller_dropped, {"channel": self.channel_name}
+
+    def watch(self, ticket, queued: dict):
+        self.runtime.hub.watch_ticket(
+            self,
+            ticket.consultant_id,
+            queued["ticket"],
+            queued["position"],
+            queued["eta_seconds"],
+        )
+
+    async def on_join(self, consultant, name, reason, audio_only, offer):
+        joined = await self.call_service(
+            services.ticket_create,
+            address=self.scope.get("client_address", ""),
+            consultant_slug=consultant,
+            caller_name=name,
+            reason=reason,
+            audio_only=audio_only,
+            offer=offer["sdp"],
+            channel=self.channel_name,
+            process=self.runtime.process,
+        )
+        self.watch(joined.ticket, joined.queued)
+        await self.send_frame("queued", **joined.queued)
+
+    async def on_resume(self, token):
+        resumption = await self.call_service(
+            services.ticket_resume,
+            token=token,
+            channel=self.channel_name,
+            process=self.runtime.process,
+        )
+        if resumption.kind == "queued":
+            self.watch(resumption.ticket, resumption.payload)
+        await self.send_frame(resumption.kind, **resumption.payload)
+
+    async def on_ice(self, candidate):
+        if self.routes.current is not None:
+            return await self.relay({"type": "ice", "candidate": candidate})
+        self.routes.remember(
+            await self.call_service(
+                services.ticket_add_candidate,
+                channel=self.channel_name,
+                candidate=candidate,
+            )
+        )
+
+    async def socket_released(self, event):
+        """A newer socket resumed the ticket (see `consult.services.ticket_resume`);
+        this one stays open, and may take it back with `resume`."""
+        self.routes.forget()
+        self.runtime.hub.unwatch_ticket(self)
+        await self.send_error(
+            TAKEN_OVER, "Your place or call continues in another tab."
+        )
+
+    async def on_cancel(self):
+        await self.call_service(services.ticket_cancel, channel=self.channel_name)
+        self.runtime.hub.unwatch_ticket(self)
+        await self.send_frame("cancelled")
+
+    async def on_answer(self, answer):
+        await self.relay({"type": "answer", "answer": answer})

@@ -1,0 +1,118 @@
+"""`/ws/desk/`: the consultant's socket."""
+
+import contextlib
+
+from consult import selectors, services
+from consult.database import database_call
+from consult.ice import ice_servers
+
+from ..groups import desk_group
+from ..layers import OUTAGE_ERRORS
+from .base import (
+    CLOSE_NOT_CONSULTANT,
+    CLOSE_NOT_LOGGED_IN,
+    CLOSE_TAKEN_OVER,
+    TAKEN_OVER,
+    SignalingConsumer,
+)
+
+
+class DeskConsumer(SignalingConsumer):
+    """`/ws/desk/`: a logged-in consultant takes callers from their queue."""
+
+    role = "consultant"
+
+    async def open(self):
+        self.consultant = None
+        # Accept first: a close before accept reaches the client as a bare
+        # HTTP 403, and the client could not tell 4401 from 4403.
+        await self.accept()
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            return await self.close(code=CLOSE_NOT_LOGGED_IN)
+        self.consultant = await database_call(selectors.consultant_for_user)(user)
+        if self.consultant is None:
+            return await self.close(code=CLOSE_NOT_CONSULTANT)
+        # Before the desk row exists: a revocation from now on reaches it.
+        await self.channel_layer.group_add(
+            desk_group(self.consultant.id), self.channel_name
+        )
+        self.runtime.hub.watch_desk(self, self.consultant.id)
+        resumed = await self.call_service(
+            services.desk_opened,
+            consultant_id=self.consultant.id,
+            channel=self.channel_name,
+            process=self.runtime.process,
+        )
+        status, callers = await database_call(selectors.desk_state)(self.consultant)
+        await self.send_frame(
+            "hello",
+            role="consultant",
+            consultant={"slug": self.consultant.slug, "name": self.consultant.name},
+            status=status,
+            ice_servers=ice_servers(),
+        )
+        await self.send_frame("queue", callers=callers)
+        if resumed:
+            await self.send_frame("resumed", **resumed)
+        await self.greeted()
+
+    def departure(self):
+        if self.consultant is None:
+            return None
+        kwargs = {"consultant_id": self.consultant.id, "channel": self.channel_name}
+        return services.desk_closed, kwargs
+
+    async def disconnect(self, code):
+        if getattr(self, "consultant", None) is not None:
+            group = desk_group(self.consultant.id)
+            with contextlib.suppress(*OUTAGE_ERRORS):
+                await self.channel_layer.group_discard(group, self.channel_name)
+        await super().disconnect(code)
+
+    async def socket_released(self, event):
+        """A newer desk of this consultant took the call (`services.desk_opened`)."""
+        await self.send_error(TAKEN_OVER, "This desk was opened in another tab.")
+        self.closing = True
+        await self.close(code=CLOSE_TAKEN_OVER)
+
+    async def desks_revoked(self, event):
+        """Logout, a new password or deactivation (`services.consultant_leave`)."""
+        self.closing = True
+        await self.close(code=event["code"])
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if self.consultant is not None:
+            await super().receive(text_data, bytes_data)
+
+    async def on_status(self, status):
+        await self.call_service(
+            services.consultant_set_presence,
+            consultant_id=self.consultant.id,
+            presence=status,
+        )
+
+    async def on_accept(self, ticket):
+        caller = await self.call_service(
+            services.ticket_accept,
+            consultant_id=self.consultant.id,
+            channel=self.channel_name,
+            process=self.runtime.process,
+            ticket_id=ticket,
+        )
+        await self.send_frame("caller", **caller)
+
+    async def on_answer(self, answer):
+        self.routes.remember(
+            await self.call_service(
+                services.consultation_answer, channel=self.channel_name, answer=answer
+            )
+        )
+
+    async def on_refuse(self, ticket, reason):
+        await self.call_service(
+            services.ticket_refuse,
+            consultant_id=self.consultant.id,
+            ticket_id=ticket,
+            reason=reason,
+        )

@@ -122,6 +122,8 @@ class Consultation(models.Model):
         CANCELLED = "cancelled"
         ABANDONED = "abandoned"
         DISCONNECTED = "disconnected"
+        # Accepted, but media never flowed between the two browsers.
+        FAILED = "failed", "failed to connect"
 
     class Party(models.TextChoices):
         CALLER = "caller"
@@ -144,6 +146,11 @@ class Consultation(models.Model):
         null=True,
         blank=True,
         help_text="When the consultant's answer reached the caller.",
+    )
+    media_connected_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When a browser of the call first reported media connected.",
     )
     ended_at = models.DateTimeField(null=True, blank=True)
     ended_by = models.CharField(max_length=10, choices=Party.choices, blank=True)
@@ -181,6 +188,7 @@ class Consultation(models.Model):
 
     @property
     def talk_seconds(self) -> float | None:
-        if self.accepted_at and self.ended_at:
-            return (self.ended_at - self.accepted_at).total_seconds()
+        """From media connected to the end: None for a call that never connected."""
+        if self.media_connected_at and self.ended_at:
+            return (self.ended_at - self.media_connected_at).total_seconds()
         return None

@@ -173,6 +173,7 @@ REASON = text(0, 500, multiline=True)
 
 _COMMON = {
     "ping": {},
+    "media": {"state": one_of("connected")},
     "ice": {"candidate": candidate},
     "offer": {"offer": description("offer")},
     "answer": {"answer": description("answer")},

@@ -15,6 +15,7 @@ from .calls import (
     CallerPayload,
     consultation_answer,
     consultation_end,
+    consultation_media_connected,
     consultation_relay,
     ticket_accept,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "consultation_answer",
     "consultation_end",
     "consultation_end_by_operator",
+    "consultation_media_connected",
     "consultation_relay",
     "desk_closed",
     "desk_opened",

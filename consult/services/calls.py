@@ -146,6 +146,19 @@ def consultation_relay(*, channel: str, party: str, frame: dict) -> Result[Route
     return Result(route, route.send(frame))
 
 
+def consultation_media_connected(*, channel: str, party: str) -> Result[None]:
+    """A browser of the call reports media flowing (its RTCPeerConnection is
+    `connected`): the first report starts the talk time. `NotInCall` if this
+    socket holds no call."""
+    call_ids = _active_calls(channel, party).values("pk")
+    updated = Consultation.objects.filter(
+        pk__in=call_ids, media_connected_at__isnull=True
+    ).update(media_connected_at=timezone.now())
+    if not updated and not _active_calls(channel, party).exists():
+        raise errors.NotInCall
+    return Result()
+
+
 @transaction.atomic
 def consultation_end(*, channel: str, party: str) -> Result[int]:
     """Hang up: the other party hears who ended the call. The value is the

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
 from django.conf import settings
+from django.db.models import Case, Value, When
 
 from consult import errors
 from consult.events import SendFrame
@@ -161,8 +162,12 @@ def caller_ticket(channel: str, *, lock: bool = False) -> Ticket:
 def end_call(
     call: Consultation, *, outcome: str, by: str, reason: str, now: datetime
 ) -> None:
+    """End an active consultation with `outcome`, or as `failed` when no browser
+    ever reported media connected (read in the same statement, so a report
+    that raced the end is counted)."""
+    failed = When(media_connected_at__isnull=True, then=Value(Outcome.FAILED))
     Consultation.objects.filter(pk=call.pk).update(
-        outcome=outcome,
+        outcome=Case(failed, default=Value(outcome)),
         ended_by=by,
         end_reason=reason,
         ended_at=now,

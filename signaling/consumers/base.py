@@ -167,6 +167,13 @@ class SignalingConsumer(AsyncWebsocketConsumer):
     async def on_offer(self, offer):
         await self.relay({"type": "offer", "offer": offer})
 
+    async def on_media(self, state):
+        await self.call_service(
+            services.consultation_media_connected,
+            channel=self.channel_name,
+            party=self.role,
+        )
+
     async def on_hangup(self):
         self.routes.forget()
         call = await self.call_service(

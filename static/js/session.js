@@ -60,6 +60,9 @@ class CallSession {
 
   connectionChanged(state) {
     this.view.setConnection(state);
+    // The server counts talk time from the first report, and records a call
+    // that never got here as failed to connect.
+    if (state === "connected") this.signaling.send("media", { state: "connected" });
     if (state === "connected") this.onState("in-call");
     else if (state === "failed" || state === "disconnected") this.onState("reconnecting");
   }

@@ -246,6 +246,7 @@ def test_waiting_candidates_are_bounded(consultant):
 def test_hangup_ends_call_and_tells_the_other_party(consultant):
     join(consultant, "c1")
     call_id = accept(consultant).value["consultation"]
+    services.consultation_media_connected(channel="c1", party="caller")
     result = services.consultation_end(channel="c1", party="caller")
     hangup = {"type": "hangup", "by": "caller"}
     assert SendFrame("desk-1", hangup, call=call_id) in result.events
@@ -337,6 +338,7 @@ def test_sweep_hangs_up_a_call_whose_caller_never_came_back(consultant, settings
     settings.CONSULT_GRACE_SECONDS = 5
     join(consultant, "c1")
     call_id = accept(consultant).value["consultation"]
+    services.consultation_media_connected(channel="desk-1", party="consultant")
     services.caller_dropped(channel="c1")
     result = services.sweep(now=timezone.now() + timedelta(seconds=6))
     hangup = {"type": "hangup", "by": "caller", "reason": "disconnected"}
@@ -495,3 +497,27 @@ def test_a_caller_whose_consultation_was_deleted_is_not_left_in_call(consultant)
     Consultation.objects.filter(pk=call_id).delete()
     services.caller_dropped(channel="c1")
     assert Ticket.objects.get().state == "ended"
+
+
+def test_a_call_whose_media_never_connected_ends_as_failed_to_connect(consultant):
+    join(consultant, "c1")
+    call_id = accept(consultant).value["consultation"]
+    services.consultation_end(channel="c1", party="caller")
+    call = Consultation.objects.get(pk=call_id)
+    assert call.outcome == "failed"
+    assert call.talk_seconds is None
+
+
+def test_talk_time_counts_from_the_first_media_report(consultant):
+    join(consultant, "c1")
+    call_id = accept(consultant).value["consultation"]
+    services.consultation_media_connected(channel="desk-1", party="consultant")
+    first = Consultation.objects.get(pk=call_id).media_connected_at
+    services.consultation_media_connected(channel="c1", party="caller")
+    assert Consultation.objects.get(pk=call_id).media_connected_at == first
+    with pytest.raises(errors.NotInCall):
+        services.consultation_media_connected(channel="c9", party="caller")
+    services.consultation_end(channel="desk-1", party="consultant")
+    call = Consultation.objects.get(pk=call_id)
+    assert call.outcome == "completed"
+    assert call.talk_seconds == (call.ended_at - first).total_seconds()

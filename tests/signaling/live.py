@@ -193,4 +193,7 @@ async def set_up_call(caller_server, desk_server):
     accepted = await caller.expect("accepted")
     assert accepted["consultation"] == got["consultation"]
     assert accepted["answer"] == {"type": "answer", "sdp": ANSWER}
+    # As the browsers do once ICE connects: the talk time starts.
+    await caller.send("media", state="connected")
+    await desk.send("media", state="connected")
     return caller, desk

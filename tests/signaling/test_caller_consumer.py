@@ -366,6 +366,7 @@ async def test_no_comeback_ends_the_call_as_disconnected(ada, settings):
     await receive_type(caller, "queued")
     await desk.send_json_to({"type": "accept"})
     await receive_type(desk, "caller")
+    await caller.send_json_to({"type": "media", "state": "connected"})
     await caller.disconnect()
     await receive_type(desk, "peer")
     hangup = await receive_type(desk, "hangup", wait=5)
@@ -428,6 +429,10 @@ async def call_between(desk, caller) -> dict:
     got = await receive_type(desk, "caller")
     await desk.send_json_to({"type": "answer", "answer": ANSWER_FRAME})
     await receive_type(caller, "accepted")
+    # As the browser does once ICE connects: the talk time starts.
+    await caller.send_json_to({"type": "media", "state": "connected"})
+    await caller.send_json_to({"type": "ping"})
+    await receive_type(caller, "pong")  # frames are handled in order
     return {**got, "token": queued["token"]}
 
 

@@ -48,6 +48,9 @@ class ServerProcess(models.Model):
     id = models.CharField(primary_key=True, max_length=32)
     started_at = models.DateTimeField(auto_now_add=True)
     heartbeat_at = models.DateTimeField()
+    # Shut down cleanly at this time: it closed its sockets itself, so their
+    # clients reconnected at once (see services.liveness).
+    stopped_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self):
         return self.id

@@ -91,6 +91,11 @@ class Hub:
             watchers.pop(consumer, None)
         self.sent_position.pop(consumer, None)
 
+    def sockets(self) -> list:
+        """Every socket of this process that has opened (callers watch the lobby)."""
+        desks = [consumer for watchers in self.desks.values() for consumer in watchers]
+        return [*self.lobby, *desks]
+
     def forget(self, consumer) -> None:
         self.lobby.discard(consumer)
         for desks in self.desks.values():

@@ -76,11 +76,28 @@ class Runtime:
         # Apart from the sweep: waiting on a Redis outage here would let the
         # other processes take this one for dead and drop all its sockets.
         while True:
-            try:
-                await database_call(services.process_heartbeat)(process=self.process)
-            except Exception:
-                log.exception("heartbeat failed; trying again")
             await asyncio.sleep(settings.CONSULT_HEARTBEAT_SECONDS)
+            await self.beat()
+
+    async def beat(self) -> None:
+        """Prove this process alive; if it was taken for dead meanwhile, close its
+        sockets (1013) so that their clients resume at once."""
+        try:
+            alive = await database_call(services.process_heartbeat)(
+                process=self.process
+            )
+        except Exception:
+            log.exception("heartbeat failed; trying again")
+            return
+        if not alive:
+            sockets = self.hub.sockets()
+            log.warning(
+                "process %s was taken for dead; closing its %d sockets",
+                self.process,
+                len(sockets),
+            )
+            for consumer in sockets:
+                await consumer.close_to_retry()
 
     async def _sweep(self) -> None:
         while True:

@@ -79,9 +79,12 @@ def desk_opened(
 
 
 @transaction.atomic
-def desk_closed(*, consultant_id: int, channel: str) -> Result[None]:
-    """A desk socket closed: its call moves to another open desk, or waits for one."""
-    now = timezone.now()
+def desk_closed(
+    *, consultant_id: int, channel: str, at: datetime | None = None
+) -> Result[None]:
+    """A desk socket closed (`at`, by default now): its call moves to another open
+    desk, or waits for one through the grace period."""
+    now = at or timezone.now()
     DeskSocket.objects.filter(channel_name=channel).delete()
     if not DeskSocket.objects.filter(consultant_id=consultant_id).exists():
         Consultant.objects.filter(pk=consultant_id).update(desk_dropped_at=now)

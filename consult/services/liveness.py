@@ -39,17 +39,26 @@ from .tickets import caller_dropped
 log = logging.getLogger(__name__)
 
 
-def process_heartbeat(*, process: str) -> None:
-    """This server process is alive (every `CONSULT_HEARTBEAT_SECONDS`)."""
-    ServerProcess.objects.update_or_create(
-        pk=process, defaults={"heartbeat_at": timezone.now()}
-    )
+def process_heartbeat(*, process: str) -> bool:
+    """This server process is alive (every `CONSULT_HEARTBEAT_SECONDS`).
+
+    False when its row was gone: another process took it for dead (a pause
+    longer than the process timeout) and handed what its sockets held to the
+    grace rule; its sockets must then be closed, for their clients to resume.
+    """
+    now = timezone.now()
+    if ServerProcess.objects.filter(pk=process).update(heartbeat_at=now):
+        return True
+    ServerProcess.objects.create(pk=process, heartbeat_at=now)
+    return False
 
 
 def process_stopped(*, process: str) -> None:
-    """A process that shuts down cleanly hands its sockets to the grace rule at once."""
+    """A process that shuts down cleanly (and so closed its sockets, whose clients
+    reconnect at once) is swept at once by the next repair pass."""
+    now = timezone.now()
     ServerProcess.objects.filter(pk=process).update(
-        heartbeat_at=timezone.now() - timedelta(days=1)
+        heartbeat_at=now - timedelta(days=1), stopped_at=now
     )
 
 
@@ -100,17 +109,23 @@ def _end_process(pk: str, silent_since: datetime) -> list[Event]:
     )
     if dead is None:
         return []
+    # A killed process's clients learn of it late: their grace starts now. A
+    # stopped one closed its sockets and its clients came back at once if they
+    # could: what it held ends one process timeout after the stop.
+    at = None
+    if dead.stopped_at is not None:
+        at = dead.stopped_at - grace() + process_timeout()
     events = []
     for desk in DeskSocket.objects.filter(process=dead.pk):
         events += desk_closed(
-            consultant_id=desk.consultant_id, channel=desk.channel_name
+            consultant_id=desk.consultant_id, channel=desk.channel_name, at=at
         ).events
     for channel in (
         Ticket.objects.filter(caller_process=dead.pk, state__in=LIVE)
         .exclude(caller_channel="")
         .values_list("caller_channel", flat=True)
     ):
-        events += caller_dropped(channel=channel).events
+        events += caller_dropped(channel=channel, at=at).events
     dead.delete()
     return events
 

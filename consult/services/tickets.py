@@ -2,6 +2,7 @@
 
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal, TypedDict
 
 from django.conf import settings
@@ -196,8 +197,9 @@ def _resumption(ticket: Ticket, token: str) -> Resumption:
 
 
 @transaction.atomic
-def caller_dropped(*, channel: str) -> Result[None]:
-    """The caller's socket closed without cancel or hangup: its grace period starts."""
+def caller_dropped(*, channel: str, at: datetime | None = None) -> Result[None]:
+    """The caller's socket closed without cancel or hangup: its grace period starts
+    (`at`, by default now)."""
     ticket = (
         Ticket.objects.select_for_update()
         .filter(caller_channel=channel, state__in=LIVE)
@@ -206,7 +208,7 @@ def caller_dropped(*, channel: str) -> Result[None]:
     if ticket is None or not channel:
         return Result()
     Ticket.objects.filter(pk=ticket.pk).update(
-        caller_channel="", dropped_at=timezone.now()
+        caller_channel="", dropped_at=at or timezone.now()
     )
     if ticket.state == WAITING:
         return Result(None, [QueueChanged(ticket.consultant_id, moved=False)])

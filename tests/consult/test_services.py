@@ -521,3 +521,37 @@ def test_talk_time_counts_from_the_first_media_report(consultant):
     call = Consultation.objects.get(pk=call_id)
     assert call.outcome == "completed"
     assert call.talk_seconds == (call.ended_at - first).total_seconds()
+
+
+def test_what_a_stopped_process_held_ends_one_process_timeout_after_the_stop(
+    consultant, settings
+):
+    """A clean stop closed the sockets: their clients came back at once, if at all."""
+    settings.CONSULT_GRACE_SECONDS = 30
+    settings.CONSULT_PROCESS_TIMEOUT_SECONDS = 10
+    services.process_heartbeat(process="old")
+    services.desk_opened(consultant_id=consultant.id, channel="desk-1", process="old")
+    ticket = services.ticket_create(
+        consultant_slug=consultant.slug,
+        caller_name="Gone",
+        reason="",
+        audio_only=False,
+        offer=OFFER,
+        channel="c1",
+        process="old",
+    ).value.ticket
+    services.process_stopped(process="old")
+
+    services.sweep()  # the restarted process's first pass
+    assert Ticket.objects.get(pk=ticket.pk).state == "waiting"
+    later = services.sweep(now=timezone.now() + timedelta(seconds=11))
+    assert Ticket.objects.get(pk=ticket.pk).state == "ended"
+    assert Consultant.objects.get(pk=consultant.pk).presence == "offline"
+    assert PresenceChanged(consultant.id) in later.events
+
+
+def test_a_heartbeat_says_when_the_process_was_taken_for_dead():
+    assert services.process_heartbeat(process="p") is False  # first beat
+    assert services.process_heartbeat(process="p") is True
+    ServerProcess.objects.filter(pk="p").delete()  # another process swept it
+    assert services.process_heartbeat(process="p") is False

@@ -117,3 +117,32 @@ async def test_a_new_password_or_an_inactive_user_closes_the_desk(ada, change):
     await closed_with(desk, 4401)
     assert (await Consultant.objects.aget()).presence == "offline"
     await desk.disconnect()
+
+
+async def test_a_process_taken_for_dead_closes_its_sockets_for_them_to_resume(ada):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from consult import services
+    from consult.models import ServerProcess, Ticket
+    from signaling import runtime
+
+    caller = await caller_socket()
+    await caller.send_json_to(join_frame())
+    queued = await receive_type(caller, "queued")
+    # Another process's repair pass takes this one for dead (it was paused).
+    await ServerProcess.objects.all().aupdate(
+        heartbeat_at=timezone.now() - timedelta(hours=1)
+    )
+    await sync_to_async(services.sweep)()
+    assert (await Ticket.objects.aget()).caller_channel == ""
+
+    await (await runtime.current()).beat()
+    await closed_with(caller, 1013)
+    again = await caller_socket()
+    await again.send_json_to({"type": "resume", "token": queued["token"]})
+    back = await receive_type(again, "queued")
+    assert (back["ticket"], back["position"]) == (queued["ticket"], 1)
+    for socket in (caller, again):
+        await socket.disconnect()

@@ -10,6 +10,7 @@ outlived its grace period. Sweeping in every process at once is safe: see
 
 import asyncio
 import logging
+import sys
 import uuid
 from collections.abc import Callable
 
@@ -50,7 +51,22 @@ class Runtime:
             self.loop.create_task(self._beat()),
             self.loop.create_task(self._sweep()),
         ]
+        self._stop_with_daphne()
         log.info("server process %s started", self.process)
+
+    def _stop_with_daphne(self) -> None:
+        """Under daphne (no lifespan events), stop cleanly when it shuts down, so
+        that the others sweep this process at once (`process_stopped`)."""
+        reactor = sys.modules.get("twisted.internet.reactor")
+        if reactor is None or not reactor.running:
+            return  # uvicorn: the lifespan shutdown calls `stop()`
+        from twisted.internet import defer
+
+        reactor.addSystemEventTrigger(
+            "before",
+            "shutdown",
+            lambda: defer.Deferred.fromFuture(self.loop.create_task(self.stop())),
+        )
 
     async def stop(self) -> None:
         for task in self.tasks:

@@ -142,3 +142,28 @@ async def test_killed_caller_process_ends_call_for_consultant_after_grace(server
     assert await desk.expect("pong") == {"type": "pong"}
     await desk.close()
     await caller.close()
+
+
+async def test_a_stopped_process_is_swept_at_once_and_its_callers_end_soon(servers):
+    """SIGTERM is a clean stop: what its sockets held ends one process timeout
+    after it, not a whole grace period after the others noticed."""
+    from django.utils import timezone
+
+    a, b = servers
+    caller, _ = await set_up_call(caller_server=a, desk_server=b)
+    stopped = timezone.now()
+    b.stop()
+
+    assert (await caller.expect("peer"))["state"] == "reconnecting"
+    hangup = await caller.expect("hangup", wait=GRACE + PROCESS_TIMEOUT + 5)
+    assert hangup == {"type": "hangup", "by": "consultant", "reason": "disconnected"}
+    call = await sync_to_async(Consultation.objects.get)()
+    # The drop is dated so that it expires one process timeout after the stop
+    # (a process merely found dead would date it when noticed, after the stop).
+    expires = call.consultant_dropped_at.timestamp() + GRACE
+    assert expires <= stopped.timestamp() + PROCESS_TIMEOUT + 1
+    presence = await sync_to_async(
+        lambda: Consultant.objects.values_list("presence", flat=True).get()
+    )()
+    assert presence == "offline"
+    await caller.close()

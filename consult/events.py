@@ -99,7 +99,7 @@ class Result(Generic[T]):
 
 
 # The transport's publisher, registered by the app that carries events (the
-# domain knows no channel layer): `signaling` registers its `publish`.
+# domain knows no channel layer): the transport app registers its `publish`.
 _publisher: Callable[[list[Event]], Awaitable[None]] | None = None
 
 

@@ -97,7 +97,7 @@ class Ticket(models.Model):
     caller_channel = models.CharField(max_length=200, blank=True, db_index=True)
     caller_process = models.CharField(max_length=32, blank=True, db_index=True)
     # Where the caller joined from, for the cap on tickets waiting per address;
-    # erased with the signaling.
+    # erased with the offer and candidates when the ticket ends.
     caller_address = models.CharField(max_length=45, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     dropped_at = models.DateTimeField(null=True, blank=True)

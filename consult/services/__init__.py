@@ -4,7 +4,7 @@ Each service is a short transaction that takes keyword arguments and returns a
 `consult.events.Result` typed by what it answers, plus the events to publish
 once the transaction has committed. One module per sub-domain:
 - `tickets`: a caller's ticket (join, candidates, cancel, resume, drop, refusal);
-- `calls`: a consultation's signaling (accept, answer, relay, hang-up);
+- `calls`: a consultation from accept to hang-up (answer, relay, media report);
 - `desk`: a consultant's desk sockets and presence;
 - `liveness`: process heartbeats and the repair pass (`sweep`);
 - `operators`: what operators do from the admin (end a call, remove a caller);

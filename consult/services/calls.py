@@ -1,4 +1,4 @@
-"""A consultation's signaling: the accept, the answer, the relay, the hang-up."""
+"""A consultation from accept to hang-up: the answer, the relay, the media report."""
 
 from typing import Any, TypedDict
 

@@ -125,7 +125,8 @@ def history_row(ticket: Ticket, **fields) -> Consultation:
 
 
 def end_ticket(ticket: Ticket, now: datetime) -> None:
-    """Take the ticket out of play and erase its signaling; history keeps the rest."""
+    """Take the ticket out of play, erasing its offer, candidates, socket and
+    address; the history keeps the rest."""
     Ticket.objects.filter(pk=ticket.pk).update(
         state=Ticket.State.ENDED,
         ended_at=now,

@@ -280,10 +280,12 @@ function elsewhere() {
   const inCall = session.phase === "call";
   session.end();
   preview.stop();
-  write($("[data-ended-title]"), inCall ? "Your call continues in another tab" : "Your place continues in another tab");
+  const title = inCall ? "Your call continues in another tab" : "Your place continues in another tab";
+  write($("[data-ended-title]"), title);
   write($("[data-ended-text]"), "You can go on there, or continue here instead.");
   takeBack.hidden = false;
-  setState("ended");
+  // The status line too: not "The call has ended.", which it is not.
+  setState("ended", `${title}.`);
   takeBack.focus();
 }
 

@@ -256,8 +256,24 @@ const DESK_ERRORS = {
 };
 
 signaling.on("error", (frame) => {
+  if (frame.code === "taken_over") {
+    takenOver();
+    return;
+  }
   showError(DESK_ERRORS[frame.code] || frame.message || "Something went wrong.");
 });
+
+/**
+ * A newer desk tab took the call. This tab stops here, on the `taken_over`
+ * error itself: its 4409 close may never arrive (a network cut on this side
+ * ends in a bare drop), and reconnecting would take the call back.
+ */
+function takenOver() {
+  signaling.close();
+  statusSelect.disabled = true;
+  endCall("This desk was opened in another tab or window; the call goes on there.");
+  showError("This desk was opened in another tab. Reload this page to use the desk here.");
+}
 
 // Logging out closes this desk's socket from the server side too (4401): the
 // logout's own redirect is where the page goes then.
@@ -276,8 +292,7 @@ signaling.on("socket:close", ({ code }) => {
   } else if (code === 4403) {
     showError("This account is not a consultant.");
   } else if (code === 4409) {
-    endCall("This desk was opened in another tab or window; the call goes on there.");
-    showError("This desk was opened in another tab. Reload this page to use the desk here.");
+    takenOver();
   } else {
     const state = session.caller ? "reconnecting" : stateLine.dataset.state;
     setState(state, "Reconnecting to the desk…");

@@ -3,6 +3,7 @@
  * or a dropped socket resumes with the token kept in sessionStorage.
  */
 
+import { callerText } from "./callertext.js";
 import { CallView, isolate, write } from "./callview.js";
 import { chime, unlockSound } from "./chime.js";
 import { Preview } from "./preview.js";
@@ -13,6 +14,7 @@ import { Signaling } from "./signaling.js";
 const page = document.querySelector("[data-call-page]");
 const slug = page.dataset.slug;
 const consultantName = isolate(page.dataset.consultantName);
+const TEXT = callerText(consultantName);
 const seat = new Seat(slug);
 
 const $ = (selector) => page.querySelector(selector);
@@ -64,19 +66,9 @@ const session = new CallerSession({
 
 // --- what the caller sees -----------------------------------------------------
 
-const STATE_TEXT = {
-  idle: "Ready when you are.",
-  queued: "Waiting for your turn.",
-  connecting: "It is your turn: connecting…",
-  "in-call": `In a call with ${consultantName}.`,
-  reconnecting: "Reconnecting…",
-  ended: "The call has ended.",
-  refused: "Your call was refused.",
-};
-
 function setState(state, text) {
   stateLine.dataset.state = state;
-  write(stateLine, text || STATE_TEXT[state]);
+  write(stateLine, text || TEXT.states[state]);
   form.hidden = state !== "idle";
   waiting.hidden = state !== "queued";
   ended.hidden = state !== "ended" && state !== "refused";
@@ -99,12 +91,7 @@ function show(element, text) {
 
 function showPosition(position, eta) {
   positionText.textContent = String(position);
-  if (eta === null || eta === undefined) {
-    write(etaText, `${consultantName} is not taking calls right now; you keep your place.`);
-  } else {
-    const minutes = Math.max(1, Math.round(eta / 60));
-    etaText.textContent = `Estimated wait: about ${minutes} minute${minutes === 1 ? "" : "s"}.`;
-  }
+  write(etaText, TEXT.wait(eta));
 }
 
 function showEnd(state, title, text) {
@@ -158,14 +145,6 @@ function backToForm(stateText, errorText) {
   setState("idle", stateText);
   preview.open();
 }
-
-const JOIN_ERRORS = {
-  unknown_consultant: "This consultant is not available.",
-  consultant_unavailable: `${consultantName} is offline right now. Try again later.`,
-  queue_full: `${consultantName}'s queue is full right now. Try again later.`,
-  too_many_from_address:
-    "Too many people are waiting from your network right now. Try again when one of them has been served.",
-};
 
 // --- frames from the server ---------------------------------------------------------
 
@@ -251,7 +230,7 @@ signaling.on("error", (frame) => {
   } else if (frame.code === "bad_token") {
     backToForm("Your place in the queue has expired. You can join again.");
   } else if (session.phase === "joining") {
-    backToForm("", JOIN_ERRORS[frame.code] || frame.message || "Could not join.");
+    backToForm("", TEXT.joinErrors[frame.code] || frame.message || "Could not join.");
   } else {
     console.warn("server error", frame.code, frame.message);
   }

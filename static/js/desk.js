@@ -6,6 +6,7 @@
 
 import { CallView, isolate, write } from "./callview.js";
 import { chime, unlockOnFirstGesture, unlockSound } from "./chime.js";
+import { DeskQueue } from "./deskqueue.js";
 import { openBest, stopStream } from "./media.js";
 import { ConsultantSession } from "./session.js";
 import { Signaling } from "./signaling.js";
@@ -16,13 +17,9 @@ const stateLine = $('[data-testid="call-state"]');
 const statusSelect = $('[data-testid="desk-status"]');
 const alertsButton = $("[data-alerts]");
 const deskError = $("[data-desk-error]");
-const queueList = $('[data-testid="desk-queue"]');
-const queueCount = $("[data-queue-count]");
-const queueEmpty = $("[data-queue-empty]");
 const acceptNext = $('[data-testid="desk-accept-next"]');
 const inCallParts = page.querySelectorAll("[data-in-call]");
 const current = $("[data-current]");
-const itemTemplate = document.getElementById("queue-item");
 const BASE_TITLE = document.title;
 const RESUME_WAIT_MS = 3000;
 
@@ -33,9 +30,22 @@ let mediaTask = Promise.resolve();
 let expectResume = false;
 let resumeTimer = null;
 let firstQueue = true;
-const waitingSince = new Map();
 
 const signaling = new Signaling("/ws/desk/");
+const queue = new DeskQueue({
+  list: $('[data-testid="desk-queue"]'),
+  template: document.getElementById("queue-item"),
+  count: $("[data-queue-count]"),
+  empty: $("[data-queue-empty]"),
+  onAccept: (ticket) => {
+    showError("");
+    signaling.send("accept", { ticket });
+  },
+  onRefuse: (ticket, reason) => {
+    showError("");
+    signaling.send("refuse", { ticket, reason });
+  },
+});
 const view = new CallView(page, { otherName: () => callerName("Caller") });
 const session = new ConsultantSession({
   signaling,
@@ -71,10 +81,8 @@ function setState(state, text) {
   const busy = session.caller !== null;
   for (const part of inCallParts) part.hidden = !busy;
   current.hidden = !busy;
-  acceptNext.disabled = busy || queueList.children.length === 0;
-  for (const button of queueList.querySelectorAll('[data-testid="accept"]')) {
-    button.disabled = busy;
-  }
+  acceptNext.disabled = busy || queue.length === 0;
+  queue.setBusy(busy);
 }
 
 function showError(text) {
@@ -82,76 +90,14 @@ function showError(text) {
   deskError.hidden = !text;
 }
 
-function waitedText(seconds) {
-  const minutes = Math.floor(seconds / 60);
-  const rest = String(seconds % 60).padStart(2, "0");
-  return `waiting ${minutes}:${rest}`;
-}
-
-function tick() {
-  const now = performance.now();
-  for (const item of queueList.children) {
-    const since = waitingSince.get(item.dataset.ticket);
-    if (since !== undefined) {
-      item.querySelector("[data-waited]").textContent = waitedText(
-        Math.max(0, Math.floor((now - since) / 1000)),
-      );
-    }
-  }
-}
-
 // --- the queue -------------------------------------------------------------------
 
-function renderQueue(callers) {
-  const known = new Map([...queueList.children].map((item) => [item.dataset.ticket, item]));
-  const arrivals = callers.filter((c) => !known.has(c.ticket));
-  const items = callers.map((caller) => {
-    const item = known.get(caller.ticket) || newItem(caller.ticket);
-    fillItem(item, caller);
-    return item;
-  });
-  // Reuse items so that a half-typed refusal reason survives a push.
-  queueList.replaceChildren(...items);
-  for (const ticket of waitingSince.keys()) {
-    if (!callers.some((c) => c.ticket === ticket)) waitingSince.delete(ticket);
-  }
-  queueCount.textContent = String(callers.length);
-  queueEmpty.hidden = callers.length > 0;
+function showQueue(callers) {
+  const arrivals = queue.render(callers);
   document.title = callers.length ? `(${callers.length}) ${BASE_TITLE}` : BASE_TITLE;
   setState(stateLine.dataset.state, stateText);
   if (arrivals.length && !firstQueue) announce(arrivals);
   firstQueue = false;
-  tick();
-}
-
-function newItem(ticket) {
-  const item = itemTemplate.content.firstElementChild.cloneNode(true);
-  item.dataset.ticket = ticket;
-  const reasonInput = item.querySelector("[data-refuse-reason]");
-  reasonInput.id = `refuse-${ticket}`;
-  item.querySelector("[data-refuse-label]").htmlFor = reasonInput.id;
-  item.querySelector('[data-testid="accept"]').addEventListener("click", () => {
-    showError("");
-    signaling.send("accept", { ticket });
-  });
-  item.querySelector('[data-testid="refuse"]').addEventListener("click", () => {
-    showError("");
-    signaling.send("refuse", { ticket, reason: reasonInput.value.trim() });
-  });
-  return item;
-}
-
-function fillItem(item, caller) {
-  item.querySelector("[data-name]").textContent = caller.name;
-  // Each item's buttons say whom they act on, for screen readers.
-  item.querySelector('[data-testid="accept"]').setAttribute("aria-label", `Accept ${isolate(caller.name)}`);
-  item.querySelector('[data-testid="refuse"]').setAttribute("aria-label", `Refuse ${isolate(caller.name)}`);
-  write(item.querySelector("[data-refuse-label]"), `Reason for refusing ${isolate(caller.name)}`);
-  item.querySelector("[data-reason]").textContent = caller.reason || "";
-  item.querySelector("[data-audio-only]").hidden = !caller.audio_only;
-  item.querySelector("[data-reconnecting]").hidden = !caller.reconnecting;
-  item.classList.toggle("reconnecting", Boolean(caller.reconnecting));
-  waitingSince.set(caller.ticket, performance.now() - caller.waiting_seconds * 1000);
 }
 
 function announce(arrivals) {
@@ -201,7 +147,7 @@ signaling.on("hello", (frame) => {
 });
 
 signaling.on("queue", (frame) => {
-  renderQueue(frame.callers || []);
+  showQueue(frame.callers || []);
   if (expectResume) {
     expectResume = false;
     resumeTimer = setTimeout(() => {
@@ -327,6 +273,5 @@ alertsButton.addEventListener("click", async () => {
 // --- start ---------------------------------------------------------------------
 
 unlockOnFirstGesture();
-setInterval(tick, 1000);
 setState("idle", "Connecting to the desk…");
 signaling.connect();

@@ -1,0 +1,93 @@
+/**
+ * The desk's list of waiting callers: one item per `queue` entry, next first,
+ * each with its own accept and refuse buttons and a live waiting time. Items
+ * are reused across pushes, so that a half-typed refusal reason survives one.
+ */
+
+import { isolate, write } from "./callview.js";
+
+export class DeskQueue {
+  /** `onAccept(ticket)` and `onRefuse(ticket, reason)` act on one caller. */
+  constructor({ list, template, count, empty, onAccept, onRefuse }) {
+    this.list = list;
+    this.template = template;
+    this.count = count;
+    this.empty = empty;
+    this.onAccept = onAccept;
+    this.onRefuse = onRefuse;
+    // When each caller started waiting, on this page's clock.
+    this.waitingSince = new Map();
+    setInterval(() => this.tick(), 1000);
+  }
+
+  get length() {
+    return this.list.children.length;
+  }
+
+  /** Show `callers` (a `queue` frame's list); returns those new since the last. */
+  render(callers) {
+    const known = new Map([...this.list.children].map((item) => [item.dataset.ticket, item]));
+    const arrivals = callers.filter((c) => !known.has(c.ticket));
+    const items = callers.map((caller) => {
+      const item = known.get(caller.ticket) || this.newItem(caller.ticket);
+      this.fill(item, caller);
+      return item;
+    });
+    this.list.replaceChildren(...items);
+    for (const ticket of this.waitingSince.keys()) {
+      if (!callers.some((c) => c.ticket === ticket)) this.waitingSince.delete(ticket);
+    }
+    this.count.textContent = String(callers.length);
+    this.empty.hidden = callers.length > 0;
+    this.tick();
+    return arrivals;
+  }
+
+  /** While in a call, no caller can be accepted. */
+  setBusy(busy) {
+    for (const button of this.list.querySelectorAll('[data-testid="accept"]')) {
+      button.disabled = busy;
+    }
+  }
+
+  newItem(ticket) {
+    const item = this.template.content.firstElementChild.cloneNode(true);
+    item.dataset.ticket = ticket;
+    const reasonInput = item.querySelector("[data-refuse-reason]");
+    reasonInput.id = `refuse-${ticket}`;
+    item.querySelector("[data-refuse-label]").htmlFor = reasonInput.id;
+    item
+      .querySelector('[data-testid="accept"]')
+      .addEventListener("click", () => this.onAccept(ticket));
+    item
+      .querySelector('[data-testid="refuse"]')
+      .addEventListener("click", () => this.onRefuse(ticket, reasonInput.value.trim()));
+    return item;
+  }
+
+  fill(item, caller) {
+    const name = isolate(caller.name);
+    item.querySelector("[data-name]").textContent = caller.name;
+    // Each item's buttons say whom they act on, for screen readers.
+    item.querySelector('[data-testid="accept"]').setAttribute("aria-label", `Accept ${name}`);
+    item.querySelector('[data-testid="refuse"]').setAttribute("aria-label", `Refuse ${name}`);
+    write(item.querySelector("[data-refuse-label]"), `Reason for refusing ${name}`);
+    item.querySelector("[data-reason]").textContent = caller.reason || "";
+    item.querySelector("[data-audio-only]").hidden = !caller.audio_only;
+    item.querySelector("[data-reconnecting]").hidden = !caller.reconnecting;
+    item.classList.toggle("reconnecting", Boolean(caller.reconnecting));
+    this.waitingSince.set(caller.ticket, performance.now() - caller.waiting_seconds * 1000);
+  }
+
+  tick() {
+    const now = performance.now();
+    for (const item of this.list.children) {
+      const since = this.waitingSince.get(item.dataset.ticket);
+      if (since === undefined) continue;
+      const seconds = Math.max(0, Math.floor((now - since) / 1000));
+      const rest = String(seconds % 60).padStart(2, "0");
+      item.querySelector("[data-waited]").textContent =
+        `waiting ${Math.floor(seconds / 60)}:${rest}`;
+    }
+  }
+}

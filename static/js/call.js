@@ -6,6 +6,7 @@
 import { callerText } from "./callertext.js";
 import { CallView, isolate, write } from "./callview.js";
 import { chime, unlockSound } from "./chime.js";
+import { showOthers } from "./others.js";
 import { Preview } from "./preview.js";
 import { Seat } from "./seat.js";
 import { CallerSession } from "./session.js";
@@ -40,6 +41,8 @@ const callPanel = $("[data-call-panel]");
 let serverReady = false;
 // Whether another tab took the place or call over (`taken_over`).
 let takenOver = false;
+// The consultants as the last `hello` or `consultants` push listed them.
+let lobby = [];
 
 const view = new CallView(page, { otherName: () => consultantName });
 const signaling = new Signaling("/ws/call/");
@@ -97,6 +100,7 @@ function showPosition(position, eta) {
 function showEnd(state, title, text) {
   finish();
   takeBack.hidden = true;
+  $("[data-others]").hidden = true;
   write($("[data-ended-title]"), title);
   write($("[data-ended-text]"), text);
   setState(state);
@@ -163,6 +167,7 @@ signaling.on("socket:close", () => {
 });
 
 function showPresence(consultants) {
+  lobby = consultants;
   const me = consultants.find((c) => c.slug === slug);
   const status = me ? me.status : "offline";
   presence.textContent = status === "busy" ? "in a call" : status;
@@ -210,6 +215,7 @@ signaling.on("peer", async (frame) => {
 signaling.on("refused", (frame) => {
   const reason = frame.reason ? `Reason: ${frame.reason}` : "No reason was given.";
   showEnd("refused", `${consultantName} could not take your call`, reason);
+  showOthers($("[data-others]"), lobby, slug);
 });
 
 signaling.on("hangup", (frame) => {

@@ -5,6 +5,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import off_the_loop
 from tests.browser.pages import (
     expect_media_flowing,
     expect_state,
@@ -13,6 +14,7 @@ from tests.browser.pages import (
     open_desk,
     queue_items,
 )
+from tests.factories import make_consultant
 
 pytestmark = pytest.mark.browser
 
@@ -44,6 +46,24 @@ def test_refusal_reason_reaches_the_caller(new_page, consultant):
     expect(caller.get_by_text("I only take tax questions today")).to_be_visible()
     expect(caller.get_by_role("link", name="Back to the lobby")).to_be_visible()
     expect(queue_items(desk)).to_have_count(0)
+
+
+def test_a_refused_caller_sees_who_else_is_online_and_can_go_there(
+    new_page, consultant, django_db_blocker
+):
+    with django_db_blocker.unblock():
+        colleague = off_the_loop(make_consultant, f"{consultant.slug}-colleague")
+    desk = open_desk(new_page(), consultant.slug)
+    open_desk(new_page(), colleague.slug)
+    caller = open_call_page(new_page(), consultant.slug)
+    join(caller, "Moving Mia")
+    queue_items(desk).first.get_by_test_id("refuse").click()
+
+    expect_state(caller, "refused")
+    link = caller.get_by_role("link", name=re.compile(colleague.name))
+    expect(link).to_be_visible()
+    link.click()
+    caller.wait_for_url(f"**/call/{colleague.slug}/")
 
 
 def test_cancel_removes_the_caller_from_the_desk_queue_and_they_may_rejoin(

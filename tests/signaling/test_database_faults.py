@@ -15,7 +15,7 @@ from consult.database import DatabaseUnavailable
 from consult.models import Consultant, Ticket
 from signaling import runtime
 from tests.conftest import is_postgres
-from tests.factories import make_consultant
+from tests.factories import PASSWORD, make_consultant
 from tests.signaling.conftest import caller_socket, desk_socket, receive_type
 from tests.signaling.test_caller_consumer import join_frame
 
@@ -129,3 +129,17 @@ async def test_an_outage_closes_with_1013_and_the_departure_is_settled_later(ada
     # Now in its grace period, as any dropped caller: the sweep ends it later.
     assert (ticket.state, ticket.caller_channel) == ("waiting", "")
     assert ticket.dropped_at is not None
+
+
+def test_pages_after_a_failover_do_not_fail_on_dead_pooled_connections(ada):
+    """Each idle pooled connection that a failover cut is checked when taken,
+    and replaced, instead of failing its request once (HTTP 500)."""
+    from django.test import Client
+
+    client = Client()
+    for _ in range(3):
+        assert client.get("/accounts/login/").status_code == 200
+    cut_connections()
+    for _ in range(24):
+        assert client.get("/accounts/login/").status_code == 200
+    assert client.login(username="ada", password=PASSWORD)

@@ -117,7 +117,7 @@ elif _ENGINE.endswith("postgresql") and env_bool("DATABASE_POOL", True):
         "min_size": 2,
         "max_size": int(env("DATABASE_POOL_SIZE", "10")),
         # How long a call waits for a connection: during an outage a socket
-        # is closed with 1013 after this (twice, with the retry), not hung.
+        # is closed with 4013 after this (twice, with the retry), not hung.
         "timeout": float(env("DATABASE_POOL_TIMEOUT", "5")),
     }
     # With the pool, Django passes this on as the pool's check on checkout.

@@ -50,8 +50,9 @@ def _act(modeladmin, request, rows, service, **kwargs_of) -> None:
     Each row is its own transaction: one that moved on meanwhile (the call
     ended, the caller was served) is reported, the others still go through.
     """
-    done = 0
+    done = tried = 0
     for row in rows:
+        tried += 1
         try:
             result = service(**{key: get(row) for key, get in kwargs_of.items()})
         except errors.ConsultError as error:
@@ -63,6 +64,12 @@ def _act(modeladmin, request, rows, service, **kwargs_of) -> None:
         done += 1
     if done:
         modeladmin.message_user(request, f"Done for {done}.", messages.SUCCESS)
+    elif not tried:
+        modeladmin.message_user(
+            request,
+            "Nothing to do: none of the selected rows is live any more.",
+            messages.WARNING,
+        )
 
 
 def end_calls(modeladmin, request, queryset):

@@ -13,6 +13,12 @@ class Presence(models.TextChoices):
     OFFLINE = "offline"
 
 
+class ConsultantQuerySet(models.QuerySet):
+    def serving(self) -> "ConsultantQuerySet":
+        """Consultants callers may see and reach: the profile and its user active."""
+        return self.filter(is_active=True, user__is_active=True)
+
+
 class Consultant(models.Model):
     """Someone who takes calls from a queue of their own."""
 
@@ -34,6 +40,8 @@ class Consultant(models.Model):
     # When the last desk socket closed; the consultant goes offline once this
     # is older than the grace period and no desk came back.
     desk_dropped_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ConsultantQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

@@ -46,7 +46,7 @@ class QueueCollector:
             "Callers waiting in each consultant's queue.",
             labels=["consultant"],
         )
-        rows = consultants_with_live_state(Consultant.objects.filter(is_active=True))
+        rows = consultants_with_live_state(Consultant.objects.serving())
         for slug, count in rows.values_list("slug", "queue_length"):
             waiting.add_metric([slug], count)
         yield waiting

@@ -46,9 +46,7 @@ def consultant_presence(consultant: Consultant) -> str:
 
 def consultant_for_user(user) -> Consultant | None:
     """The active consultant profile of a logged-in, active user, if any."""
-    return Consultant.objects.filter(
-        user=user, is_active=True, user__is_active=True
-    ).first()
+    return Consultant.objects.serving().filter(user=user).first()
 
 
 def desk_state(consultant: Consultant) -> tuple[str, list[dict]]:
@@ -62,7 +60,7 @@ def consultants_for_lobby(*, with_title: bool = False) -> list[dict]:
 
     The lobby page also shows each title; the protocol's object has none.
     """
-    rows = consultants_with_live_state(Consultant.objects.filter(is_active=True))
+    rows = consultants_with_live_state(Consultant.objects.serving())
     consultants = []
     for c in rows:
         item = {

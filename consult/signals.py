@@ -1,4 +1,5 @@
-"""Identity changes reach open desks at once: logout, a new password, deactivation.
+"""Identity changes reach open desks at once: logout, a new password,
+deactivation, deletion.
 
 A desk socket keeps the user its handshake found; these handlers end the
 consultant's presence through `services.consultant_leave`, which closes every
@@ -8,7 +9,7 @@ longer a consultant) and tells waiting callers now, not after the grace.
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_out
-from django.db.models.signals import post_save, pre_save
+from django.db.models.signals import post_save, pre_delete, pre_save
 from django.dispatch import receiver
 
 from . import services
@@ -71,3 +72,9 @@ def consultant_changed(sender, instance, created, **kwargs):
         # The admin's form saves every field: keep the presence the leave set.
         _leave(instance, NOT_CONSULTANT)
         instance.presence = Presence.OFFLINE
+
+
+@receiver(pre_delete, sender=Consultant)
+def consultant_deleted(sender, instance, **kwargs):
+    # In the deletion's transaction: if the deletion fails, nothing is told.
+    _leave(instance, NOT_CONSULTANT)

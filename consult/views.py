@@ -17,7 +17,7 @@ def lobby(request):
 
 
 def call(request, slug):
-    consultant = get_object_or_404(Consultant, slug=slug, is_active=True)
+    consultant = get_object_or_404(Consultant.objects.serving(), slug=slug)
     return render(request, "consult/call.html", {"consultant": consultant})
 
 

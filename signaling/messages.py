@@ -39,8 +39,10 @@ Check = Callable[[Any, str], Any]
 # the zero-width (non-)joiner of Persian and Indic scripts and emoji
 # sequences, and the tag characters of subdivision flags.
 _FORMAT_ALLOWED = {"\u200c", "\u200d"} | {chr(c) for c in range(0xE0020, 0xE0080)}
-# What a reader sees: letters, digits, punctuation and symbols.
+# What a reader sees: letters, digits, punctuation and symbols, except the
+# few of those that render blank (Hangul fillers, the braille blank).
 _VISIBLE = frozenset("LNPS")
+_BLANK = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 _SLUG = re.compile(r"[-a-zA-Z0-9_]{1,50}")
 _TOKEN = re.compile(r"[-A-Za-z0-9_]{16,128}")
 # JSON escapes ("\\u0000", "\\ud800") let these into any string; PostgreSQL
@@ -64,7 +66,9 @@ def _unprintable(value: str, allowed: str) -> bool:
 
 
 def _visible(value: str) -> bool:
-    return any(unicodedata.category(ch)[0] in _VISIBLE for ch in value)
+    return any(
+        unicodedata.category(ch)[0] in _VISIBLE and ch not in _BLANK for ch in value
+    )
 
 
 def text(low: int, high: int, *, multiline: bool = False) -> Check:

@@ -97,7 +97,7 @@ class Runtime:
 
     async def beat(self) -> None:
         """Prove this process alive; if it was taken for dead meanwhile, close its
-        sockets (1013) so that their clients resume at once."""
+        sockets (4013) so that their clients resume at once."""
         try:
             alive = await database_call(services.process_heartbeat)(
                 process=self.process

@@ -88,8 +88,9 @@ def ticket_create(
         raise errors.TooManyFromAddress
     # The lock serialises joins per consultant, so max_queue holds under races.
     consultant = (
-        Consultant.objects.select_for_update()
-        .filter(slug=consultant_slug, is_active=True)
+        Consultant.objects.select_for_update(of=("self",))
+        .serving()
+        .filter(slug=consultant_slug)
         .first()
     )
     if consultant is None:

@@ -12,6 +12,7 @@ import logging
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.utils import timezone
 
 from consult import services
 from consult.database import DatabaseUnavailable, database_call
@@ -29,7 +30,9 @@ log = logging.getLogger(__name__)
 CLOSE_NOT_LOGGED_IN = 4401
 CLOSE_NOT_CONSULTANT = 4403
 CLOSE_ABUSE = 4429
-CLOSE_TRY_AGAIN = 1013
+# "Try again later": the standard 1013 cannot be sent, daphne's WebSocket
+# library (autobahn) lets an application close only with 1000 or 3000-4999.
+CLOSE_TRY_AGAIN = 4013
 # A newer desk of the same consultant took over: the page must not reconnect
 # by itself, or two tabs would take the call from each other for ever.
 CLOSE_TAKEN_OVER = 4409
@@ -39,7 +42,7 @@ TAKEN_OVER = "taken_over"
 BAD_FRAME_BURST = 10
 BAD_FRAMES_PER_SECOND = 0.2
 # Outages of Redis or the database (each after its own retries): the socket is
-# closed with 1013, never 1011.
+# closed with 4013 (try again), never 1011.
 OUTAGES = (LayerUnavailable, DatabaseUnavailable)
 
 
@@ -70,19 +73,23 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         if departure is None:
             return
         service, kwargs = departure
+        left_at = timezone.now()
         try:
             await self.call_service(service, **kwargs)
         except LayerUnavailable:
             log.warning("the other party was not told of a drop: Redis is down")
-        except (DatabaseUnavailable, asyncio.CancelledError):
+        except DatabaseUnavailable:
             # Nothing may stay held by a socket that is gone: the repair pass
-            # of this process settles it once the database answers again (the
-            # server cancels a departure that outlasts its close timeout).
-            self.runtime.settle_later(service, **kwargs)
+            # of this process settles it once the database answers again,
+            # with the grace counted from now.
+            self.runtime.settle_later(service, **kwargs, at=left_at)
+        except asyncio.CancelledError:
+            # The server cancels a departure that outlasts its close timeout.
+            self.runtime.settle_later(service, **kwargs, at=left_at)
             raise
 
     async def close_to_retry(self):
-        """Close with 1013: the database holds what the client did; it comes
+        """Close with 4013 (try again): the database holds what the client did; it comes
         back with `resume` (or by reopening its desk) once the outage is over."""
         self.closing = True
         await self.close(code=CLOSE_TRY_AGAIN)

@@ -98,7 +98,7 @@ async def test_frames_after_a_failover_are_served_on_fresh_connections(ada):
     await desk.disconnect()
 
 
-async def test_an_outage_closes_with_1013_and_the_departure_is_settled_later(ada):
+async def test_an_outage_closes_with_4013_and_the_departure_is_settled_later(ada):
     caller = await caller_socket()
     await caller.send_json_to(join_frame())
     queued = await receive_type(caller, "queued")
@@ -106,12 +106,12 @@ async def test_an_outage_closes_with_1013_and_the_departure_is_settled_later(ada
     await sync_to_async(refuse_connections)(True)
     try:
         await caller.send_json_to({"type": "ice", "candidate": CANDIDATE})
-        # Two waits of the pool's timeout (the call and its retry), then 1013.
+        # Two waits of the pool's timeout (the call and its retry), then 4013.
         patience = 3 * settings.DATABASES["default"]["OPTIONS"]["pool"]["timeout"]
         closed = await caller.receive_output(patience)
         while closed["type"] == "websocket.send":  # pushes from before
             closed = await caller.receive_output(patience)
-        assert (closed["type"], closed["code"]) == ("websocket.close", 1013)
+        assert (closed["type"], closed["code"]) == ("websocket.close", 4013)
         with contextlib.suppress(asyncio.CancelledError):
             await caller.disconnect()  # the drop cannot be written now
     finally:

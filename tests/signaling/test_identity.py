@@ -139,10 +139,34 @@ async def test_a_process_taken_for_dead_closes_its_sockets_for_them_to_resume(ad
     assert (await Ticket.objects.aget()).caller_channel == ""
 
     await (await runtime.current()).beat()
-    await closed_with(caller, 1013)
+    await closed_with(caller, 4013)
     again = await caller_socket()
     await again.send_json_to({"type": "resume", "token": queued["token"]})
     back = await receive_type(again, "queued")
     assert (back["ticket"], back["position"]) == (queued["ticket"], 1)
     for socket in (caller, again):
         await socket.disconnect()
+
+
+async def test_a_deactivated_user_leaves_the_lobby(ada):
+    from consult import selectors
+
+    def deactivate_user():
+        user = get_user_model().objects.get(username="ada")
+        user.is_active = False
+        user.save()
+
+    assert await sync_to_async(selectors.consultants_for_lobby)()
+    await sync_to_async(deactivate_user)()
+    assert await sync_to_async(selectors.consultants_for_lobby)() == []
+    caller = await caller_socket()
+    await caller.send_json_to(join_frame())
+    assert (await receive_type(caller, "error"))["code"] == "unknown_consultant"
+    await caller.disconnect()
+
+
+async def test_deleting_a_consultant_closes_their_desk(ada):
+    desk = await desk_socket("ada")
+    await sync_to_async(lambda: Consultant.objects.get().delete())()
+    await closed_with(desk, 4403)
+    await desk.disconnect()

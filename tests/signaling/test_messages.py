@@ -54,8 +54,9 @@ def test_reason_may_span_lines_but_a_name_may_not():
         # Invisible or reordering: zero-width space, BOM, word joiner, the
         # Arabic letter mark, a bidi isolate, a soft hyphen alone.
         *["\u200b\u200b", "\ufeff", "\u2060", "Bo\u061c", "\u2067Bo", "\u00ad"],
-        # No visible character at all: a combining mark alone, a joiner alone.
-        *["\u0301", "\u200d"],
+        # No visible character at all: a combining mark alone, a joiner alone,
+        # letters and symbols that render blank (Hangul filler, braille blank).
+        *["\u0301", "\u200d", "\u3164", "\u2800\u2800", "\uffa0"],
         *[5, None],
     ],
 )

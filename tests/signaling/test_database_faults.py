@@ -56,12 +56,24 @@ def refuse_connections(refuse: bool) -> None:
         cut_connections()
 
 
+def _close_quietly() -> None:
+    with contextlib.suppress(DatabaseError):
+        connection.close()
+
+
 @pytest.fixture(autouse=True)
 def reconnect_for_teardown(transactional_db):
     """The test cut this thread's connection too: the flush after it needs another."""
     yield
-    with contextlib.suppress(DatabaseError):
-        connection.close()
+    _close_quietly()
+
+
+@pytest.fixture(autouse=True)
+async def reconnect_sync_thread():
+    """...and the connection of the thread that `sync_to_async` runs ORM calls
+    on, which the next tests would otherwise inherit, cut."""
+    yield
+    await sync_to_async(_close_quietly)()
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from consult import services
 from consult.database import database_call
 from consult.events import Result
 
-from .groups import HUB_GROUP, HUB_PRESENCE, HUB_QUEUE, publish
+from .groups import HUB_GROUP, HUB_PRESENCE, HUB_QUEUE, desk_group, publish
 from .hub import Hub
 
 log = logging.getLogger(__name__)
@@ -121,15 +121,24 @@ class Runtime:
                 # While Redis is down this fails and the sweep waits, so
                 # that what it ends is told once Redis can carry it.
                 if await self.layer.group_add(HUB_GROUP, self.channel):
-                    # Redis restarted and forgot the group: what was published
-                    # to it since is lost, so push everything again.
+                    # Redis restarted and forgot the groups: what was published
+                    # to them since is lost, so push everything again, and put
+                    # the desks back in their consultants' groups.
                     self.hub.resync()
+                    await self.rejoin_desk_groups()
                 await self.settle()
                 result = await database_call(services.sweep)()
                 await publish(result.events)
             except Exception:
                 log.exception("sweep failed; trying again")
             await asyncio.sleep(settings.CONSULT_HEARTBEAT_SECONDS)
+
+    async def rejoin_desk_groups(self) -> None:
+        for consultant_id, desks in list(self.hub.desks.items()):
+            for consumer in list(desks):
+                await self.layer.group_add(
+                    desk_group(consultant_id), consumer.channel_name
+                )
 
     async def settle(self) -> None:
         """Run the departures that met an outage, in order, up to a failure."""

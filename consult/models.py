@@ -59,6 +59,10 @@ class ServerProcess(models.Model):
     # Shut down cleanly at this time: it closed its sockets itself, so their
     # clients reconnected at once (see services.liveness).
     stopped_at = models.DateTimeField(null=True, blank=True)
+    # Taken for dead and swept then. The row stays a while as a tombstone, so
+    # that what the process still binds before it learns of it (its next
+    # heartbeat) is swept too, should it then die.
+    swept_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self):
         return self.id

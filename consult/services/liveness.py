@@ -39,6 +39,11 @@ from .tickets import caller_dropped
 log = logging.getLogger(__name__)
 
 
+# How long a swept process's row is kept: far longer than any pause that a
+# process could survive unnoticed.
+TOMBSTONE = timedelta(hours=1)
+
+
 def process_heartbeat(*, process: str) -> bool:
     """This server process is alive (every `CONSULT_HEARTBEAT_SECONDS`).
 
@@ -47,9 +52,12 @@ def process_heartbeat(*, process: str) -> bool:
     grace rule; its sockets must then be closed, for their clients to resume.
     """
     now = timezone.now()
-    if ServerProcess.objects.filter(pk=process).update(heartbeat_at=now):
+    alive = ServerProcess.objects.filter(pk=process, swept_at__isnull=True)
+    if alive.update(heartbeat_at=now):
         return True
-    ServerProcess.objects.create(pk=process, heartbeat_at=now)
+    ServerProcess.objects.update_or_create(
+        pk=process, defaults={"heartbeat_at": now, "swept_at": None}
+    )
     return False
 
 
@@ -82,7 +90,7 @@ def sweep(*, now: datetime | None = None) -> Result[None]:
     _deskless().filter(desk_dropped_at__isnull=True).update(desk_dropped_at=now)
     deskless = _deskless().filter(desk_dropped_at__lt=cutoff)
     events = [
-        *_repair_each("process", dead, lambda pk: _end_process(pk, silent_since)),
+        *_repair_each("process", dead, lambda pk: _end_process(pk, silent_since, now)),
         *_repair_each("ticket", waiting, lambda pk: _end_waiting(pk, cutoff, now)),
         *_repair_each("consultation", calls, lambda pk: _end_call(pk, cutoff, now)),
         *_repair_each("consultant", deskless, lambda pk: _go_offline(pk, cutoff, now)),
@@ -101,7 +109,7 @@ def _repair_each(kind: str, rows, repair: Callable[[Any], list[Event]]) -> list[
     return events
 
 
-def _end_process(pk: str, silent_since: datetime) -> list[Event]:
+def _end_process(pk: str, silent_since: datetime, now: datetime) -> list[Event]:
     dead = (
         ServerProcess.objects.select_for_update(skip_locked=True)
         .filter(pk=pk, heartbeat_at__lt=silent_since)
@@ -126,7 +134,10 @@ def _end_process(pk: str, silent_since: datetime) -> list[Event]:
         .values_list("caller_channel", flat=True)
     ):
         events += caller_dropped(channel=channel, at=at).events
-    dead.delete()
+    if dead.swept_at is None:
+        ServerProcess.objects.filter(pk=pk).update(swept_at=now)
+    elif now - dead.swept_at > TOMBSTONE:
+        dead.delete()
     return events
 
 

@@ -401,7 +401,7 @@ def test_dead_process_sockets_enter_grace_then_end(consultant, settings):
     )
     first = services.sweep()
     assert SendFrame("c1", {"type": "peer", "state": "reconnecting"}) in first.events
-    assert not ServerProcess.objects.filter(pk="dead").exists()
+    assert ServerProcess.objects.get(pk="dead").swept_at is not None
     assert not DeskSocket.objects.exists()
     later = services.sweep(now=timezone.now() + timedelta(seconds=6))
     hangup = {"type": "hangup", "by": "consultant", "reason": "disconnected"}

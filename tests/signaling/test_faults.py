@@ -352,12 +352,13 @@ def queue_state(using: str, processes: int, timings: Timings) -> tuple[dict, lis
     parties' sockets, every consultant who is not offline a desk socket, all on
     the `processes` server processes that run and beat (a dead one is swept)."""
     since = timezone.now() - timedelta(seconds=timings.process_timeout)
-    rows = ServerProcess.objects.using(using)
+    # A swept process's row stays a while as a tombstone (swept_at set).
+    rows = ServerProcess.objects.using(using).filter(swept_at__isnull=True)
     beating = set(rows.filter(heartbeat_at__gte=since).values_list("pk", flat=True))
     problems = []
     if rows.count() != processes or len(beating) != processes:
         problems.append(
-            f"{rows.count()} server process rows, {len(beating)} beating,"
+            f"{rows.count()} server processes not swept, {len(beating)} beating,"
             f" for {processes} running servers"
         )
 

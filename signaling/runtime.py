@@ -113,7 +113,12 @@ class Runtime:
                 len(sockets),
             )
             for consumer in sockets:
-                await consumer.close_to_retry()
+                try:
+                    await consumer.close_to_retry()
+                except Exception:
+                    # One socket that cannot be closed must not keep the
+                    # others open, nor stop the heartbeat.
+                    log.exception("closing a socket failed")
 
     async def _sweep(self) -> None:
         while True:

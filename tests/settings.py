@@ -11,3 +11,9 @@ os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 
 from config.settings import *  # noqa: F403
+
+# One test process runs hundreds of event loops and their worker threads, and
+# the fault tests cut every connection at once: a roomier pool than a server's
+# keeps a few connections stranded in finished threads from starving the rest.
+if "pool" in DATABASES["default"].get("OPTIONS", {}):  # noqa: F405
+    DATABASES["default"]["OPTIONS"]["pool"]["max_size"] = 40  # noqa: F405

@@ -63,9 +63,13 @@ def _close_quietly() -> None:
 
 @pytest.fixture(autouse=True)
 def reconnect_for_teardown(transactional_db):
-    """The test cut this thread's connection too: the flush after it needs another."""
+    """The test cut this thread's connection too: the flush after it needs another.
+    And the pool, whose reconnection attempts back off during an outage, starts
+    afresh for the tests after it."""
     yield
     _close_quietly()
+    if connection.settings_dict["OPTIONS"].get("pool"):
+        connection.close_pool()
 
 
 @pytest.fixture(autouse=True)

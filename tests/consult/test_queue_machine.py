@@ -1,6 +1,7 @@
-"""Whatever callers and desks do, in any order, straight on the services: the
-queue keeps its rules, and no frame reaches anyone but a party of the ticket or
-call concerned."""
+"""Whatever callers, desks and operators do, in any order, straight on the
+services, while database connections are lost and processes die or pause: the
+queue keeps its rules, no frame reaches anyone but a party of the ticket or
+call concerned, and once everything settles nothing is held by a gone socket."""
 
 import contextlib
 import copy
@@ -10,7 +11,7 @@ import sys
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -108,7 +109,7 @@ def call_parties() -> dict[int, set[str]]:
 
 
 # What a consumer calls when its socket is gone (`departure()`); its failure is
-# left to the process's repair pass (`Runtime.settle_later`), not closed 1013.
+# left to the process's repair pass (`Runtime.settle_later`), not closed 4013.
 DEPARTURES = (services.caller_dropped, services.desk_closed)
 # What the admin and the identity signal handlers call: synchronously in the
 # request, not through `database_call`, so a lost connection is not retried.
@@ -124,7 +125,7 @@ class Fault:
     """The database connection is lost in the middle of the next service call.
 
     `database_call` retries once; `retry_fails`: the retry meets the outage
-    too (`DatabaseUnavailable`), and the socket is closed with 1013;
+    too (`DatabaseUnavailable`), and the socket is closed with 4013 (try again);
     `departure_fails`: so does its departure in `disconnect()`, which the
     process's repair pass settles later; `next_read_fails`: the service
     commits, but the read that follows it in the handler fails (the desk's
@@ -178,8 +179,9 @@ class QueueMachine(RuleBasedStateMachine):
         # Closed sockets the database may still name: their departure met an
         # outage, or their process went silent -> process, consultant (desks).
         self.gone: dict[str, tuple[str, int | None]] = {}
-        # Per live process, the gone sockets its repair pass is to settle, in order.
-        self.unsettled: defaultdict[str, list[str]] = defaultdict(list)
+        # Per live process, the departures its repair pass is to settle, in
+        # order: the gone socket, and when it left (the grace counts from then).
+        self.unsettled: defaultdict[str, list] = defaultdict(list)
         self.silent: set[str] = set()  # processes that stopped beating, not yet swept
         # Processes that stopped beating -> their sockets then (-> consultant).
         self.asleep: dict[str, dict[str, int | None]] = {}
@@ -284,9 +286,9 @@ class QueueMachine(RuleBasedStateMachine):
             self.fault = None
 
     def closed_to_retry(self, channel: str, fault: Fault):
-        """The consumer closes with 1013 (`close_to_retry`); its `disconnect()`
+        """The consumer closes with 4013 (`close_to_retry`); its `disconnect()`
         runs the departure, which meets the outage too if `departure_fails`."""
-        tally("socket closed with 1013")
+        tally("socket closed with 4013")
         self.fault = Fault(retry_fails=True) if fault.departure_fails else None
         self.depart(channel)
 
@@ -307,13 +309,16 @@ class QueueMachine(RuleBasedStateMachine):
         else:
             consultant_id, process = None, self.callers.pop(channel)
         self.gone[channel] = (process, consultant_id)
+        left_at = timezone.now()
         if not self.run_departure(channel):
             tally("departure left to the repair pass")
-            self.unsettled[process].append(channel)
+            self.unsettled[process].append((channel, left_at))
 
-    def run_departure(self, channel: str) -> bool:
+    def run_departure(self, channel: str, at: datetime | None = None) -> bool:
         _, consultant_id = self.gone[channel]
         service, kwargs, allowed = self.departure(channel, consultant_id)
+        if at is not None:
+            kwargs["at"] = at  # `settle_later(..., at=left_at)`
         try:
             self.act(service, allowed=allowed, **kwargs)
         except DatabaseUnavailable:
@@ -325,10 +330,10 @@ class QueueMachine(RuleBasedStateMachine):
         """The process's repair pass runs the departures that met an outage, in
         order, up to one that fails again (`Runtime.settle`); False then."""
         pending, self.unsettled[process] = self.unsettled[process], []
-        for index, channel in enumerate(pending):
+        for index, (channel, left_at) in enumerate(pending):
             if index == fails_at:
                 self.fault = Fault(retry_fails=True)
-            if not self.run_departure(channel):
+            if not self.run_departure(channel, at=left_at):
                 self.unsettled[process][:0] = pending[index:]
                 return False
         return True
@@ -577,7 +582,7 @@ class QueueMachine(RuleBasedStateMachine):
         who = self.consultant_ids.index(consultant_id)
         channel, result = self.open_desk(who, process)
         if result is None:
-            return  # closed with 1013 before it took anything
+            return  # closed with 4013 before it took anything
         released = [e.channel for e in result.events if isinstance(e, Released)]
         assert released == [old.consultant_channel], result.events
         if old.consultant_channel in self.desks:
@@ -828,8 +833,8 @@ class QueueMachine(RuleBasedStateMachine):
 
     def swept_process_wakes(self, data):
         """A process that was only paused, and was taken for dead meanwhile,
-        wakes: its heartbeat finds its row gone, so it closes every socket of
-        its own with 1013 (`Runtime.beat`); their departures run."""
+        wakes: its heartbeat finds its row swept, so it closes every socket of
+        its own with 4013 (`Runtime.beat`); their departures run."""
         self.wake(data.draw(st.sampled_from(sorted(self.asleep.keys() - self.silent))))
 
     def wake(self, process):
@@ -1148,8 +1153,8 @@ def join_retried_after_a_lost_connection(m):
     assert Ticket.objects.filter(caller_channel=caller, state="waiting").count() == 1
 
 
-def desk_closed_with_1013_mid_answer(m):
-    """The answer and the retry fail, and so does the departure: the desk's row
+def desk_closed_with_4013_mid_answer(m):
+    """The answer and its retry fail, and so does the departure: the desk's row
     and call wait for its process's repair pass, which hands the call to the
     grace rule once the database is back."""
     call = m.call_of(0)
@@ -1158,7 +1163,7 @@ def desk_closed_with_1013_mid_answer(m):
     with m.connection_lost(Fault(retry_fails=True, departure_fails=True)):
         m.desk_signal_from(desk, "answer")
     yield
-    assert desk in m.gone and m.unsettled[process] == [desk]
+    assert desk in m.gone and [c for c, _ in m.unsettled[process]] == [desk]
     assert DeskSocket.objects.filter(channel_name=desk).exists()
     assert not m.settle(process, fails_at=0)  # the database is still out
     yield
@@ -1245,7 +1250,7 @@ def test_scripted_histories_keep_the_invariants(settings):
     started(
         [
             join_retried_after_a_lost_connection,
-            desk_closed_with_1013_mid_answer,
+            desk_closed_with_4013_mid_answer,
             caller_on_a_silent_process,
             paused_process_taken_for_dead_wakes,
             logout_revokes_only_that_consultant,
@@ -1257,7 +1262,7 @@ def test_scripted_histories_keep_the_invariants(settings):
 
 def swept_process_binds_a_caller_then_dies(m):
     """A paused process taken for dead handles a join queued on one of its
-    sockets before its first heartbeat re-creates its row, then dies."""
+    sockets before its next heartbeat would learn of it, then dies."""
     which = 0
     process = m.processes[which]
     m.server_process_goes_silent(which)
@@ -1267,11 +1272,12 @@ def swept_process_binds_a_caller_then_dies(m):
     m.callers[channel] = process
     m.join(channel, 1)
     yield
-    del m.callers[channel]  # dies for good, and no process row names it
+    del m.callers[channel]  # dies for good; only its tombstone row names it
     m.gone[channel] = (process, None)
     yield
 
 
 def test_a_swept_process_that_dies_before_its_heartbeat_leaves_no_ghost(settings):
+    """Its tombstone row gets what it bound after the sweep swept too."""
     set_up(settings)
     started([swept_process_binds_a_caller_then_dies])

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
+import psycopg
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import connection
@@ -197,3 +198,18 @@ async def set_up_call(caller_server, desk_server):
     await caller.send("media", state="connected")
     await desk.send("media", state="connected")
     return caller, desk
+
+
+def postgres_admin(sql: str, *params) -> list:
+    """Run `sql` on a connection of its own to the maintenance database."""
+    info = connection.settings_dict
+    with psycopg.connect(
+        host=info["HOST"] or HOST,
+        port=info["PORT"] or None,
+        user=info["USER"] or None,
+        password=info["PASSWORD"] or None,
+        dbname="postgres",
+        autocommit=True,
+    ) as admin:
+        cursor = admin.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []

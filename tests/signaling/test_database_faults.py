@@ -5,7 +5,6 @@ with 1011; what a gone socket held is settled once the database is back."""
 import asyncio
 import contextlib
 
-import psycopg
 import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -17,6 +16,7 @@ from signaling import runtime
 from tests.conftest import is_postgres
 from tests.factories import PASSWORD, make_consultant
 from tests.signaling.conftest import caller_socket, desk_socket, receive_type
+from tests.signaling.live import postgres_admin
 from tests.signaling.test_caller_consumer import join_frame
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -24,23 +24,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 CANDIDATE = {"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host", "sdpMid": "0"}
 
 
-def _admin(sql: str, *params) -> None:
-    """Run `sql` on a connection of its own to the maintenance database."""
-    info = connection.settings_dict
-    with psycopg.connect(
-        host=info["HOST"] or None,
-        port=info["PORT"] or None,
-        user=info["USER"] or None,
-        password=info["PASSWORD"] or None,
-        dbname="postgres",
-        autocommit=True,
-    ) as admin:
-        admin.execute(sql, params)
-
-
 def cut_connections() -> None:
     """As a failover does: terminate every server connection to the test database."""
-    _admin(
+    postgres_admin(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
         " WHERE datname = %s AND pid <> pg_backend_pid()",
         connection.settings_dict["NAME"],
@@ -51,7 +37,7 @@ def cut_connections() -> None:
 def refuse_connections(refuse: bool) -> None:
     name = connection.settings_dict["NAME"]
     allow = "false" if refuse else "true"
-    _admin(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS {allow}')
+    postgres_admin(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS {allow}')
     if refuse:
         cut_connections()
 

@@ -27,7 +27,6 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
-import psycopg
 import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -60,6 +59,7 @@ from tests.signaling.live import (
     TIMEOUT,
     Peer,
     database_url,
+    postgres_admin,
     running_servers,
 )
 
@@ -426,21 +426,6 @@ def django_script(env: dict[str, str], code: str) -> None:
         capture_output=True,
         timeout=120,
     )
-
-
-def postgres_admin(sql: str, *params) -> list:
-    """Run `sql` on a connection of its own to the maintenance database."""
-    info = connection.settings_dict
-    with psycopg.connect(
-        host=info["HOST"] or HOST,
-        port=info["PORT"] or None,
-        user=info["USER"] or None,
-        password=info["PASSWORD"] or None,
-        dbname="postgres",
-        autocommit=True,
-    ) as admin:
-        cursor = admin.execute(sql, params)
-        return cursor.fetchall() if cursor.description else []
 
 
 def terminate_backends() -> int:

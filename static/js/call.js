@@ -43,6 +43,9 @@ let serverReady = false;
 let takenOver = false;
 // The consultants as the last `hello` or `consultants` push listed them.
 let lobby = [];
+// Whether the ended panel lists the other consultants: then it follows each push,
+// so a colleague who comes online after the refusal still shows.
+let othersShown = false;
 
 const view = new CallView(page, { otherName: () => consultantName });
 const signaling = new Signaling("/ws/call/");
@@ -101,6 +104,7 @@ function showEnd(state, title, text) {
   finish();
   takeBack.hidden = true;
   $("[data-others]").hidden = true;
+  othersShown = false;
   write($("[data-ended-title]"), title);
   write($("[data-ended-text]"), text);
   setState(state);
@@ -145,6 +149,7 @@ async function join(event) {
 /** Back to the form, with a fresh preview, to join again. */
 function backToForm(stateText, errorText) {
   finish();
+  othersShown = false;
   show(joinError, errorText);
   setState("idle", stateText);
   preview.open();
@@ -172,6 +177,7 @@ function showPresence(consultants) {
   const status = me ? me.status : "offline";
   presence.textContent = status === "busy" ? "in a call" : status;
   presence.dataset.status = status;
+  if (othersShown) showOthers($("[data-others]"), lobby, slug);
 }
 
 signaling.on("hello", (frame) => {
@@ -215,6 +221,7 @@ signaling.on("peer", async (frame) => {
 signaling.on("refused", (frame) => {
   const reason = frame.reason ? `Reason: ${frame.reason}` : "No reason was given.";
   showEnd("refused", `${consultantName} could not take your call`, reason);
+  othersShown = true;
   showOthers($("[data-others]"), lobby, slug);
 });
 

@@ -50,6 +50,36 @@ class Consultant(models.Model):
         return self.name
 
 
+class EmbedSite(models.Model):
+    """A website allowed to embed the consulting bot (docs/embed.md).
+
+    The allow-list: only active sites' origins may frame `/embed/…`, and
+    `embed.js` on any other page shows nothing.
+    """
+
+    origin = models.CharField(
+        max_length=200,
+        unique=True,
+        help_text="Scheme, host and port exactly as the browser sends them, "
+        "e.g. https://shop.example.com (no path, no trailing slash).",
+    )
+    label = models.CharField(max_length=120)
+    consultants = models.ManyToManyField(
+        Consultant,
+        blank=True,
+        related_name="embed_sites",
+        help_text="Whom the site may offer; none means every consultant.",
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["label"]
+
+    def __str__(self):
+        return f"{self.label} ({self.origin})"
+
+
 class ServerProcess(models.Model):
     """A live server process; its sockets die with it when its heartbeat stops."""
 

@@ -148,6 +148,9 @@ class Ticket(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
         verbose_name_plural = "tickets (the live queue)"
+        # Addresses are kept for the limits and the events log; only staff
+        # given this permission see them in the admin.
+        permissions = [("view_caller_address", "Can see callers' network addresses")]
         indexes = [
             models.Index(fields=["consultant", "state", "created_at"]),
             models.Index(fields=["caller_address", "state"]),

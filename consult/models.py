@@ -143,6 +143,9 @@ class Ticket(models.Model):
     caller_address = models.CharField(max_length=45, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     dropped_at = models.DateTimeField(null=True, blank=True)
+    # When a long waiter was asked whether they are still there; cleared by
+    # their answer (docs/protocol.md: the liveness check).
+    still_there_asked_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -199,8 +199,6 @@ CONSULT_GRACE_SECONDS = float(env("CONSULT_GRACE_SECONDS", "30"))
 # a process silent for CONSULT_PROCESS_TIMEOUT_SECONDS is taken for dead.
 CONSULT_HEARTBEAT_SECONDS = float(env("CONSULT_HEARTBEAT_SECONDS", "2"))
 CONSULT_PROCESS_TIMEOUT_SECONDS = float(env("CONSULT_PROCESS_TIMEOUT_SECONDS", "10"))
-# Wait estimate when a consultant has no history yet.
-CONSULT_DEFAULT_HANDLING_SECONDS = int(env("CONSULT_DEFAULT_HANDLING_SECONDS", "300"))
 # Fan-out pushes (consultants, position, queue) are merged within this window.
 CONSULT_COALESCE_SECONDS = float(env("CONSULT_COALESCE_SECONDS", "1"))
 # Per-socket token bucket: sustained frames per second and burst size.

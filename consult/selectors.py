@@ -1,12 +1,13 @@
 """Reads of the queue: presence, queue lists, positions and wait estimates."""
 
+from collections.abc import Callable
 from datetime import datetime
 
-from django.conf import settings
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from .models import Consultant, Consultation, Presence, Ticket
+from .waits import WaitRange, wait_range
 
 Waiting = Ticket.State.WAITING
 ACTIVE = Consultation.Outcome.ACTIVE
@@ -94,8 +95,12 @@ def queue_for(consultant_id: int, *, now: datetime | None = None) -> list[dict]:
     ]
 
 
-def mean_handling_seconds(consultant_id: int) -> float:
-    """Mean length of the consultant's recent completed calls, or the default."""
+def handling_seconds(consultant_id: int) -> list[float]:
+    """Lengths in seconds (accept to end) of the consultant's recent calls.
+
+    The last `HISTORY_FOR_ESTIMATE` that ended completed or disconnected: calls
+    that failed to connect say nothing about how long a conversation takes.
+    """
     recent = (
         Consultation.objects.filter(
             consultant_id=consultant_id,
@@ -109,21 +114,44 @@ def mean_handling_seconds(consultant_id: int) -> float:
         .order_by("-ended_at")
         .values_list("accepted_at", "ended_at")[:HISTORY_FOR_ESTIMATE]
     )
-    durations = [(end - start).total_seconds() for start, end in recent]
-    if not durations:
-        return float(settings.CONSULT_DEFAULT_HANDLING_SECONDS)
-    return sum(durations) / len(durations)
+    return [(end - start).total_seconds() for start, end in recent]
 
 
-def wait_estimator(consultant_id: int):
-    """A function from position to estimated seconds (None while not online)."""
+Estimate = tuple[int | None, WaitRange | None]
+
+
+def wait_estimator(
+    consultant_id: int, *, now: datetime | None = None
+) -> Callable[[int], Estimate]:
+    """A function from position (1 = next) to (eta_seconds, wait range).
+
+    Both are None while the consultant is not `online` or without enough
+    history (consult/waits.py); `eta_seconds` is the middle of the range.
+    """
     presence = Consultant.objects.values_list("presence", flat=True).get(
         pk=consultant_id
     )
     if presence != Presence.ONLINE:
-        return lambda position: None
-    mean = mean_handling_seconds(consultant_id)
-    return lambda position: round(position * mean)
+        return lambda position: (None, None)
+    history = handling_seconds(consultant_id)
+    accepted_at = (
+        Consultation.objects.filter(consultant_id=consultant_id, outcome=ACTIVE)
+        .values_list("accepted_at", flat=True)
+        .first()
+    )
+    elapsed = None
+    if accepted_at is not None:
+        elapsed = max(0.0, ((now or timezone.now()) - accepted_at).total_seconds())
+
+    def estimate(position: int) -> Estimate:
+        span = wait_range(
+            handling_seconds=history, position=position, elapsed_seconds=elapsed
+        )
+        if span is None:
+            return None, None
+        return round((span.low_seconds + span.high_seconds) / 2), span
+
+    return estimate
 
 
 def waiting_order(consultant_id: int) -> list[str]:
@@ -134,8 +162,8 @@ def waiting_order(consultant_id: int) -> list[str]:
     return [str(i) for i in ids]
 
 
-def ticket_position(ticket: Ticket) -> tuple[int, int | None]:
-    """(position, eta_seconds) of a waiting ticket; 1 is next."""
+def ticket_position(ticket: Ticket) -> tuple[int, Estimate]:
+    """(position, (eta_seconds, wait range)) of a waiting ticket; 1 is next."""
     ahead = Ticket.objects.filter(
         Q(created_at__lt=ticket.created_at)
         | Q(created_at=ticket.created_at, id__lt=ticket.id),

@@ -81,10 +81,12 @@ class Hub:
         self.desks[consultant_id].add(consumer)
 
     def watch_ticket(
-        self, consumer, consultant_id: int, ticket: str, position: int, eta
+        self, consumer, consultant_id: int, ticket: str, position: int, estimate
     ):
+        """Push `position` to `consumer` from now on; `estimate` is what it was
+        last sent: (eta_seconds, wait_range frame)."""
         self.waiting[consultant_id][consumer] = ticket
-        self.sent_position[consumer] = (position, eta)
+        self.sent_position[consumer] = (position, estimate)
 
     def unwatch_ticket(self, consumer) -> None:
         for watchers in self.waiting.values():
@@ -181,14 +183,16 @@ class Hub:
                 # No longer waiting: accepted, refused or ended elsewhere.
                 self.waiting[consultant_id].pop(consumer, None)
                 continue
-            current = (position, estimate(position))
+            eta, span = estimate(position)
+            current = (position, (eta, span.as_frame() if span else None))
             if self.sent_position.get(consumer) == current:
                 continue
             self.sent_position[consumer] = current
             frame = {
                 "type": "position",
-                "position": current[0],
-                "eta_seconds": current[1],
+                "position": position,
+                "eta_seconds": eta,
+                "wait_range": current[1][1],
             }
             await _send(consumer, json.dumps(frame))
 

@@ -32,6 +32,7 @@ class QueuedPayload(TypedDict):
     token: str
     position: int
     eta_seconds: int | None
+    wait_range: dict[str, int] | None
 
 
 class ConsultantRef(TypedDict):
@@ -78,12 +79,13 @@ def desk_call_payload(call: Consultation) -> DeskCallPayload:
 
 
 def queued_payload(ticket: Ticket, token: str) -> QueuedPayload:
-    position, eta = ticket_position(ticket)
+    position, (eta, span) = ticket_position(ticket)
     return {
         "ticket": str(ticket.id),
         "token": token,
         "position": position,
         "eta_seconds": eta,
+        "wait_range": span.as_frame() if span else None,
     }
 
 

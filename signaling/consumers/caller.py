@@ -29,7 +29,7 @@ class CallerConsumer(SignalingConsumer):
             ticket.consultant_id,
             queued["ticket"],
             queued["position"],
-            queued["eta_seconds"],
+            (queued["eta_seconds"], queued["wait_range"]),
         )
 
     async def on_join(self, consultant, name, reason, audio_only, offer):

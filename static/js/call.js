@@ -95,9 +95,13 @@ function show(element, text) {
   element.hidden = !text;
 }
 
-function showPosition(position, eta) {
+// The last wait range the server sent, worded again when the consultant's status changes.
+let waitRange = null;
+
+function showPosition(position, range) {
   positionText.textContent = String(position);
-  write(etaText, TEXT.wait(eta));
+  waitRange = range;
+  write(etaText, TEXT.wait(range, presence.dataset.status));
 }
 
 function showEnd(state, title, text) {
@@ -177,6 +181,7 @@ function showPresence(consultants) {
   const status = me ? me.status : "offline";
   presence.textContent = status === "busy" ? "in a call" : status;
   presence.dataset.status = status;
+  if (session.phase === "queued") write(etaText, TEXT.wait(waitRange, status));
   if (othersShown) showOthers($("[data-others]"), lobby, slug);
 }
 
@@ -190,11 +195,11 @@ signaling.on("consultants", (frame) => showPresence(frame.consultants || []));
 signaling.on("queued", (frame) => {
   seat.remember({ token: frame.token });
   session.queued();
-  showPosition(frame.position, frame.eta_seconds);
+  showPosition(frame.position, frame.wait_range);
   setState("queued");
 });
 
-signaling.on("position", (frame) => showPosition(frame.position, frame.eta_seconds));
+signaling.on("position", (frame) => showPosition(frame.position, frame.wait_range));
 
 signaling.on("accepted", async (frame) => {
   chime([523, 659, 784]);

@@ -21,13 +21,31 @@ export function callerText(consultantName) {
       too_many_from_address:
         "Too many people are waiting from your network right now. Try again when one of them has been served.",
     },
-    /** The wait estimate in words; `eta` in seconds, null while not online. */
-    wait(eta) {
-      if (eta === null || eta === undefined) {
-        return `${consultantName} is not taking calls right now; you keep your place.`;
+    /**
+     * The wait range in rounded words (docs/waits.md). `range` is the frame's
+     * `wait_range` ({low_seconds, high_seconds} or null); `status` the
+     * consultant's, which tells "away" from "not known yet".
+     */
+    wait(range, status) {
+      if (!range) {
+        if (status === "away" || status === "offline") {
+          return `${consultantName} is not taking calls right now; you keep your place.`;
+        }
+        return "Estimated wait: not known yet.";
       }
-      const minutes = Math.max(1, Math.round(eta / 60));
-      return `Estimated wait: about ${minutes} minute${minutes === 1 ? "" : "s"}.`;
+      if (range.high_seconds === 0) return "Estimated wait: any moment now.";
+      if (range.high_seconds <= 60) return "Estimated wait: under a minute.";
+      return `Estimated wait: ${minutesBetween(range.low_seconds, range.high_seconds)}.`;
     },
   };
+}
+
+/** "about 5–10 minutes": whole minutes, in steps of five beyond a quarter hour. */
+function minutesBetween(lowSeconds, highSeconds) {
+  const step = highSeconds > 15 * 60 ? 5 : 1;
+  const low = Math.floor(lowSeconds / 60 / step) * step;
+  const high = Math.max(1, Math.ceil(highSeconds / 60 / step) * step);
+  if (low === high) return `about ${high} minute${high === 1 ? "" : "s"}`;
+  if (low === 0) return `up to ${high} minutes`;
+  return `about ${low}–${high} minutes`;
 }

@@ -23,9 +23,12 @@ def test_second_caller_sees_position_two_then_one(new_page, consultant):
     desk = open_desk(new_page(), consultant.slug)
     first = open_call_page(new_page(), consultant.slug)
     join(first, "First")
+    # Next with the consultant free; behind them, no history to go by.
+    expect(first.get_by_test_id("queue-eta")).to_have_text(re.compile("any moment now"))
     second = open_call_page(new_page(), consultant.slug)
     join(second, "Second")
     expect(second.get_by_test_id("queue-position")).to_have_text("2")
+    expect(second.get_by_test_id("queue-eta")).to_have_text(re.compile("not known yet"))
 
     desk.get_by_test_id("desk-accept-next").click()
 

@@ -81,24 +81,6 @@ def test_positions_stay_contiguous_when_the_middle_leaves(consultant):
     assert len(selectors.waiting_order(consultant.id)) == 2
 
 
-def test_eta_is_position_times_recent_mean_handling_time(consultant, settings):
-    settings.CONSULT_DEFAULT_HANDLING_SECONDS = 300
-    assert selectors.mean_handling_seconds(consultant.id) == 300
-    now = timezone.now()
-    for minutes in (2, 4):
-        Consultation.objects.create(
-            consultant=consultant,
-            caller_name="x",
-            requested_at=now - timedelta(minutes=10),
-            accepted_at=now - timedelta(minutes=minutes),
-            ended_at=now,
-            outcome="completed",
-        )
-    join(consultant, "c1")
-    _, second = join(consultant, "c2")
-    assert second["eta_seconds"] == 2 * 180
-
-
 def test_accept_next_takes_the_head_with_offer_and_candidates(consultant):
     join(consultant, "c1", name="First")
     join(consultant, "c2", name="Second")

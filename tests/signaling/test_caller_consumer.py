@@ -68,8 +68,17 @@ async def test_join_answers_queued_with_ticket_token_position_and_eta(ada):
     caller = await caller_socket()
     await caller.send_json_to(join_frame(reason="Help", audio_only=True))
     queued = await receive_type(caller, "queued")
-    assert set(queued) == {"type", "ticket", "token", "position", "eta_seconds"}
-    assert queued["position"] == 1 and queued["eta_seconds"] == 300
+    assert set(queued) == {
+        "type",
+        "ticket",
+        "token",
+        "position",
+        "eta_seconds",
+        "wait_range",
+    }
+    # Next, with the consultant free: any moment now.
+    assert queued["position"] == 1 and queued["eta_seconds"] == 0
+    assert queued["wait_range"] == {"low_seconds": 0, "high_seconds": 0}
     ticket = await Ticket.objects.aget(pk=queued["ticket"])
     assert (ticket.reason, ticket.audio_only, ticket.offer) == ("Help", True, OFFER)
     await caller.disconnect()
@@ -255,7 +264,8 @@ async def test_second_caller_moves_from_position_two_to_one(ada):
     assert (await receive_type(desk, "caller"))["name"] == "One"
     position = await receive_type(second, "position")
     assert position["position"] == 1
-    assert "eta_seconds" in position
+    # Next, behind a call in progress, with no history to go by: not known.
+    assert position["eta_seconds"] is None and position["wait_range"] is None
     for communicator in (first, second, desk):
         await communicator.disconnect()
 

@@ -20,10 +20,10 @@ gc.freeze()
 gc.set_threshold(50_000, 20, 100)
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from consult.observability import ProbeHost  # noqa: E402
 from signaling.limits import SocketLimits  # noqa: E402
+from signaling.origins import OriginCheck  # noqa: E402
 from signaling.routing import websocket_urlpatterns  # noqa: E402
 from signaling.runtime import StartRuntime  # noqa: E402
 
@@ -31,11 +31,10 @@ application = StartRuntime(
     ProtocolTypeRouter(
         {
             "http": ProbeHost(django_asgi_app),
-            # The origin check sits outside auth, so a foreign page never gets
-            # as far as reading the session (HTTP 403 at the handshake).
-            "websocket": AllowedHostsOriginValidator(
-                SocketLimits(URLRouter(websocket_urlpatterns))
-            ),
+            # The origin check (scheme, host and port, exactly) sits outside
+            # auth, so a foreign page never gets as far as reading the session
+            # (HTTP 403 at the handshake).
+            "websocket": OriginCheck(SocketLimits(URLRouter(websocket_urlpatterns))),
         }
     )
 )

@@ -6,4 +6,4 @@ class ConsultConfig(AppConfig):
     verbose_name = "Consultations"
 
     def ready(self):
-        from . import signals  # noqa: F401
+        from . import signals, throttle  # noqa: F401

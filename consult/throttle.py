@@ -1,17 +1,30 @@
-"""Login throttling: too many failed logins lock out that username from that address.
+"""Login throttling: django-axes, shared by every login view (ours and the admin's).
 
-Failures are counted in the cache (Redis in production, shared by every
-process) per username and address, and per address alone with a wider limit
-so that one address cannot try a password on every username. Counting per
-username and address, not per username alone, keeps an attacker from locking
-a consultant out of their own desk.
+Failures are kept in the database (axes' `AccessAttempt`), so every server
+process sees the same counts and a login never needs Redis. Two counts decide:
+
+- per username and address: `AXES_FAILURE_LIMIT` failures lock that name out
+  from that address (a consultant elsewhere still gets in);
+- per address: `ADDRESS_FACTOR` times as many lock the address out, but only
+  for the names that have failed from it. A colleague behind the same NAT who
+  has not failed still gets in; a sprayer gets one guess per name, not five.
+
+The username is counted as Django's login form normalises it (strip, NFKC),
+so ` ada` and the fullwidth `ada` are `ada`. Admins unlock in the admin
+(*Access attempts*: delete the rows) or with `manage.py axes_reset_username`
+or `axes_reset_ip`.
 """
 
-import hashlib
+import unicodedata
 
+from axes.backends import AxesStandaloneBackend
+from axes.handlers.database import AxesDatabaseHandler
+from axes.helpers import get_client_username, get_cool_off
 from django.conf import settings
-from django.contrib.auth.views import LoginView
-from django.core.cache import cache
+from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.db.models import Sum
+from django.dispatch import receiver
+from django.shortcuts import render
 
 from . import logs
 from .addresses import request_address
@@ -19,62 +32,99 @@ from .observability import LOGIN_LOCKOUTS
 
 # The address alone may fail this many times the per-username limit.
 ADDRESS_FACTOR = 4
+USERNAME_MAX_LENGTH = 150
 
 
-def _keys(username: str, address: str) -> list[tuple[str, int]]:
-    limit = settings.CONSULT_LOGIN_MAX_FAILURES
-    pair = hashlib.sha256(f"{username.lower()}\0{address}".encode()).hexdigest()
-    return [
-        (f"login-failures:user:{pair}", limit),
-        (f"login-failures:addr:{address}", limit * ADDRESS_FACTOR),
-    ]
+def login_username(request, credentials: dict | None = None) -> str:
+    """The identity a login is for: the username as Django's login form cleans it."""
+    if credentials is not None:
+        raw = credentials.get("username")
+    else:
+        raw = request.POST.get("username")
+    # forms.CharField strips, then UsernameField applies NFKC.
+    name = unicodedata.normalize("NFKC", str(raw or "").strip())
+    return name[:USERNAME_MAX_LENGTH]
 
 
-def locked_out(username: str, address: str) -> bool:
-    return any(cache.get(key, 0) >= limit for key, limit in _keys(username, address))
+class LoginThrottle(AxesDatabaseHandler):
+    """axes' database handler, with the address-wide count weighed per name.
+
+    `AXES_LOCKOUT_PARAMETERS` is `[["username", "ip_address"], "ip_address"]`:
+    the failures of this name from this address, then of this address.
+    """
+
+    def get_failures(self, request, credentials: dict | None = None) -> int:
+        """Failures of this login, on the scale of `AXES_FAILURE_LIMIT`."""
+        pair, address = (
+            attempts.aggregate(n=Sum("failures_since_start"))["n"] or 0
+            for attempts in self.get_user_attempts(request, credentials)
+        )
+        if not pair:
+            return 0  # a name that has not failed from here is never locked out
+        return max(pair, address // ADDRESS_FACTOR)
+
+    def reset_user_attempts(self, request, credentials: dict | None = None) -> int:
+        """A success forgets this name's failures from this address, and only those.
+
+        Forgetting the address's count too would let anyone with an account of
+        their own wipe it between guesses.
+        """
+        pair = self.filter_user_attempts(request, credentials)[0]
+        count, _ = pair.delete()
+        return count
 
 
-def record_failure(username: str, address: str) -> None:
-    for key, _ in _keys(username, address):
-        # add() starts the window; later failures within it do not extend it.
-        cache.add(key, 0, timeout=settings.CONSULT_LOGIN_LOCKOUT_SECONDS)
-        try:
-            cache.incr(key)
-        except ValueError:
-            cache.set(key, 1, timeout=settings.CONSULT_LOGIN_LOCKOUT_SECONDS)
+class ThrottleBackend(AxesStandaloneBackend):
+    """axes' backend: refuses a locked-out login before any password is checked.
+
+    Every login over HTTP passes its request (Django's LoginView and the
+    admin's do); code without one (a shell, a test client's `login()`) has no
+    client to throttle, and goes on to the next backend.
+    """
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        if request is None:
+            return None
+        return super().authenticate(request, username, password, **kwargs)
 
 
-def forget_failures(username: str, address: str) -> None:
-    cache.delete(_keys(username, address)[0][0])
+def lockout_response(request, original_response=None, credentials=None):
+    """The page of a refused login: 429, what happened and when to try again."""
+    LOGIN_LOCKOUTS.inc()
+    logs.event(
+        "login.locked",
+        username=get_client_username(request, credentials),
+        address=request_address(request),
+        path=request.path,
+    )
+    seconds = int(get_cool_off(request).total_seconds())
+    response = render(
+        request,
+        "registration/locked_out.html",
+        {"minutes": max(1, round(seconds / 60))},
+        status=settings.AXES_HTTP_RESPONSE_CODE,
+    )
+    response["Retry-After"] = str(seconds)
+    return response
 
 
-class ThrottledLoginView(LoginView):
-    """Django's login view that answers 429 once an address has failed too often."""
+@receiver(user_login_failed)
+def _login_failed(sender, credentials, request=None, **kwargs):
+    if request is not None:
+        logs.event(
+            "login.failed",
+            username=login_username(request, credentials),
+            address=request_address(request),
+            path=request.path,
+        )
 
-    def post(self, request, *args, **kwargs):
-        self.username = request.POST.get("username", "")[:150]
-        self.address = request_address(request)
-        if locked_out(self.username, self.address):
-            LOGIN_LOCKOUTS.inc()
-            logs.event("login.locked", username=self.username, address=self.address)
-            # Unbound: a bound form would try the password while locked out.
-            form = self.get_form_class()(
-                self.request, initial={"username": self.username}
-            )
-            form.cleaned_data = {}  # add_error() reads it; unbound forms lack it
-            form.add_error(None, "Too many failed logins. Try again later.")
-            response = self.form_invalid(form, count=False)
-            response.status_code = 429
-            return response
-        return super().post(request, *args, **kwargs)
 
-    def form_invalid(self, form, count=True):
-        if count:
-            record_failure(self.username, self.address)
-            logs.event("login.failed", username=self.username, address=self.address)
-        return super().form_invalid(form)
-
-    def form_valid(self, form):
-        forget_failures(self.username, self.address)
-        logs.event("login.ok", username=self.username, address=self.address)
-        return super().form_valid(form)
+@receiver(user_logged_in)
+def _logged_in(sender, request, user, **kwargs):
+    if request is not None:
+        logs.event(
+            "login.ok",
+            username=user.get_username(),
+            address=request_address(request),
+            path=request.path,
+        )

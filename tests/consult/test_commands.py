@@ -1,4 +1,5 @@
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
 from consult.models import Consultant
@@ -35,3 +36,19 @@ def test_seed_demo_is_for_debug_only_and_idempotent(settings, capsys):
     call_command("seed_demo")
     assert Consultant.objects.count() == 3
     assert "demo-password" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("weak", ["1", "password", "short"])
+def test_createconsultant_refuses_a_weak_password_and_creates_nothing(weak):
+    with pytest.raises(CommandError, match="Password refused"):
+        call_command("createconsultant", "ada", "--password", weak)
+
+    assert not Consultant.objects.exists()
+    assert not get_user_model().objects.filter(username="ada").exists()
+
+
+def test_createconsultant_checks_the_password_from_the_environment(monkeypatch):
+    monkeypatch.setenv("CONSULTANT_PASSWORD", "12345678")
+    with pytest.raises(CommandError, match="too common"):
+        call_command("createconsultant", "ada")
+    assert not Consultant.objects.exists()

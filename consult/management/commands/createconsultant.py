@@ -3,7 +3,8 @@
 import getpass
 import os
 
-from django.contrib.auth import get_user_model
+from django.contrib.auth import get_user_model, password_validation
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils.text import slugify
@@ -40,6 +41,15 @@ class Command(BaseCommand):
         if Consultant.objects.filter(slug=slug).exists():
             raise CommandError(f"The slug {slug!r} is taken; pass --slug.")
         password = password or os.environ.get("CONSULTANT_PASSWORD") or self._ask()
+        # AUTH_PASSWORD_VALIDATORS, as createsuperuser applies them.
+        try:
+            password_validation.validate_password(
+                password, User(username=username, first_name=name)
+            )
+        except ValidationError as error:
+            raise CommandError(
+                "Password refused, nothing created: " + " ".join(error.messages)
+            ) from None
         with transaction.atomic():
             user = User.objects.create_user(username=username, password=password)
             Consultant.objects.create(

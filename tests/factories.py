@@ -34,6 +34,7 @@ def join(consultant: Consultant, channel: str, name: str = "Caller", **fields):
         channel=channel,
         process="test",
         address=fields.get("address", ""),
+        proof=fields.get("proof", ""),
     )
     return result.value.ticket, result.value.queued
 

@@ -12,6 +12,10 @@ os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 
 from config.settings import *  # noqa: F403
 
+# Tests of the services read the history of tickets cancelled at once; the
+# quick-cancel rule (no history row) is tested with the setting put back.
+CONSULT_QUICK_CANCEL_SECONDS = 0
+
 # One test process runs hundreds of event loops and their worker threads, and
 # the fault tests cut every connection at once: a roomier pool than a server's
 # keeps a few connections stranded in finished threads from starving the rest.

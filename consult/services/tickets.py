@@ -1,17 +1,29 @@
-"""A caller's ticket: join, candidates while waiting, cancel, resume, drop, refusal."""
+"""A caller's ticket: join, candidates while waiting, cancel, resume, drop, refusal.
 
+Also the join limits that are the database's to keep (the waiting cap per
+address, proof of work for a queue under pressure, quick cancels without
+history) and the liveness check of long waiters, whose asking and expiry the
+repair pass runs (`still_there_*`; docs/protocol.md, 4.4 and 4.5).
+"""
+
+import hashlib
+import logging
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal, TypedDict
 
 from django.conf import settings
-from django.db import transaction
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.db.models import Count
 from django.utils import timezone
+from prometheus_client import Counter
 
-from consult import errors
+from consult import errors, proofofwork
 from consult.events import PresenceChanged, QueueChanged, Released, Result, Route
 from consult.models import Consultant, Consultation, Presence, Ticket
+from consult.observability import REGISTRY
 
 from .calls import consultation_relay
 from .shared import (
@@ -29,12 +41,24 @@ from .shared import (
     peer_state,
     queued_payload,
     refuse,
+    send,
     token_hash,
 )
 
 # Browsers gather a handful of candidates; this bounds what a waiting caller
 # can make us store.
 MAX_CANDIDATES = 64
+# The first key of the PostgreSQL advisory lock that serialises joins from
+# one client address (the second is a hash of the address).
+ADDRESS_LOCK = 0x6A6F696E  # "join"
+QUICK_CANCELS = Counter(
+    "consult_quick_cancels",
+    "Tickets cancelled within CONSULT_QUICK_CANCEL_SECONDS of joining; they "
+    "leave no history row.",
+    registry=REGISTRY,
+)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -59,6 +83,8 @@ class Resumption:
     kind: Literal["queued", "resumed"]
     ticket: Ticket
     payload: QueuedPayload | CallerCallPayload
+    # While a still-there question waits for its answer: the seconds left.
+    answer_within: int | None = None
 
 
 @transaction.atomic
@@ -72,20 +98,25 @@ def ticket_create(
     channel: str,
     process: str,
     address: str = "",
+    proof: str = "",
 ) -> Result[Joined]:
     """Queue a caller with the offer (SDP text) the consultant will answer.
 
     `address` is the client's, when known: it may have only
-    `CONSULT_MAX_WAITING_PER_ADDRESS` tickets waiting at once. Two joins racing
-    from one address may both pass; the per-address socket cap and the
-    per-socket rate limit bound that. Raises `AlreadyQueued`,
-    `TooManyFromAddress`, `UnknownConsultant`, `ConsultantUnavailable` or
-    `QueueFull`.
+    `CONSULT_MAX_WAITING_PER_ADDRESS` tickets waiting at once, checked and
+    inserted as one step (`_lock_address`), however many processes race.
+    A queue under pressure (`under_pressure`) takes a join only with `proof`,
+    a solved ALTCHA challenge (consult.proofofwork). Raises `AlreadyQueued`,
+    `TooManyFromAddress`, `UnknownConsultant`, `ConsultantUnavailable`,
+    `QueueFull`, `ChallengeRequired` or `ChallengeFailed` (both carrying a
+    new challenge).
     """
     if Ticket.objects.filter(caller_channel=channel, state__in=LIVE).exists():
         raise errors.AlreadyQueued
-    if address and _waiting_from(address) >= settings.CONSULT_MAX_WAITING_PER_ADDRESS:
-        raise errors.TooManyFromAddress
+    if address:
+        _lock_address(address)
+        if _waiting_from(address) >= settings.CONSULT_MAX_WAITING_PER_ADDRESS:
+            raise errors.TooManyFromAddress
     # The lock serialises joins per consultant, so max_queue holds under races.
     consultant = (
         Consultant.objects.select_for_update(of=("self",))
@@ -99,6 +130,11 @@ def ticket_create(
         raise errors.ConsultantUnavailable
     if consultant.tickets.filter(state=WAITING).count() >= consultant.max_queue:
         raise errors.QueueFull
+    if under_pressure(consultant):
+        if not proof:
+            raise errors.ChallengeRequired(challenge=proofofwork.challenge())
+        if not proofofwork.redeem(proof):
+            raise errors.ChallengeFailed(challenge=proofofwork.challenge())
     token = secrets.token_urlsafe(32)
     ticket = Ticket.objects.create(
         consultant=consultant,
@@ -115,8 +151,41 @@ def ticket_create(
     return Result(joined, [QueueChanged(consultant.id, moved=False)])
 
 
+def _lock_address(address: str) -> None:
+    """Serialise this transaction with every other join from `address` until it
+    ends, so that counting its waiting tickets and adding one is one step.
+
+    PostgreSQL: a transaction-level advisory lock on the address (read
+    committed: the count that follows sees every join that got the lock
+    first). SQLite: every write transaction is already one at a time
+    (`BEGIN IMMEDIATE`, config/settings.py), so there is nothing to add.
+    """
+    if connection.vendor != "postgresql":
+        return
+    digest = hashlib.sha256(address.encode()).digest()
+    key = int.from_bytes(digest[:4], "big", signed=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [ADDRESS_LOCK, key])
+
+
 def _waiting_from(address: str) -> int:
     return Ticket.objects.filter(caller_address=address, state=WAITING).count()
+
+
+def under_pressure(consultant: Consultant) -> bool:
+    """Whether the `CONSULT_PRESSURE_ADDRESSES` client addresses holding the
+    most places in this queue hold at least `CONSULT_PRESSURE_SHARE` of its
+    places (`max_queue`): a few networks filling it, as squatters would."""
+    busiest = (
+        consultant.tickets.filter(state=WAITING)
+        .exclude(caller_address="")
+        .values("caller_address")
+        .annotate(held=Count("id"))
+        .order_by("-held")
+        .values_list("held", flat=True)[: settings.CONSULT_PRESSURE_ADDRESSES]
+    )
+    held = sum(busiest)
+    return held > 0 and held >= settings.CONSULT_PRESSURE_SHARE * consultant.max_queue
 
 
 def ticket_add_candidate(*, channel: str, candidate: dict) -> Result[Route | None]:
@@ -149,8 +218,144 @@ def ticket_cancel(*, channel: str) -> Result[None]:
     if ticket.state != WAITING:
         raise errors.NotQueued
     now = timezone.now()
-    leave_queue(ticket, outcome=Outcome.CANCELLED, by=Party.CALLER, reason="", now=now)
+    if not quick_cancel(ticket, now=now):
+        leave_queue(
+            ticket, outcome=Outcome.CANCELLED, by=Party.CALLER, reason="", now=now
+        )
     return Result(None, [QueueChanged(ticket.consultant_id)])
+
+
+def quick_cancel(ticket: Ticket, *, now: datetime) -> bool:
+    """End a ticket cancelled within `CONSULT_QUICK_CANCEL_SECONDS` of joining
+    without a history row, counting it in `consult_quick_cancels` instead:
+    join/cancel churn writes no history. False (and nothing done) if it was
+    not that quick."""
+    quick = timedelta(seconds=settings.CONSULT_QUICK_CANCEL_SECONDS)
+    if now - ticket.created_at >= quick:
+        return False
+    end_ticket(ticket, now)
+    transaction.on_commit(QUICK_CANCELS.inc)
+    return True
+
+
+@transaction.atomic
+def ticket_still_here(*, channel: str) -> Result[None]:
+    """The caller answered the liveness check (`here`): the question is settled,
+    and the next comes `CONSULT_STILL_THERE_AFTER_SECONDS` later. `NotQueued`
+    if the socket holds no waiting ticket. Without a question open, nothing
+    changes."""
+    ticket = caller_ticket(channel, lock=True)
+    if ticket.state != WAITING:
+        raise errors.NotQueued
+    if ticket.still_there_asked_at is not None:
+        Ticket.objects.filter(pk=ticket.pk).update(still_there_asked_at=None)
+        transaction.on_commit(lambda: _answered(ticket.pk))
+    return Result()
+
+
+def still_there_key(ticket_id) -> str:
+    """The cache key that says a caller answered lately: not to be asked again
+    until it expires (the sweep asks; consult.services.liveness)."""
+    return f"consult:still-here:{ticket_id}"
+
+
+def _answered(ticket_id) -> None:
+    try:
+        cache.set(
+            still_there_key(ticket_id),
+            True,
+            timeout=settings.CONSULT_STILL_THERE_AFTER_SECONDS,
+        )
+    except Exception:
+        # Without the mark the caller is only asked again sooner.
+        log.warning("could not note a still-there answer", exc_info=True)
+
+
+NOT_THERE_REASON = "did not answer whether still there"
+
+
+def still_there_questions(now: datetime):
+    """The waiting tickets to ask now whether their caller is still there: waiting
+    `CONSULT_STILL_THERE_AFTER_SECONDS` or more, on a socket, not asked yet
+    nor answered within as long (for the repair pass)."""
+    after = settings.CONSULT_STILL_THERE_AFTER_SECONDS
+    if after <= 0:
+        return Ticket.objects.none()
+    due = list(
+        _long_waiting(now).exclude(caller_channel="").values_list("pk", flat=True)
+    )
+    if not due:
+        return Ticket.objects.none()
+    try:
+        answered = cache.get_many([still_there_key(pk) for pk in due])
+    except Exception:
+        # Better not to ask than to ask those who have just answered.
+        log.warning("could not read the still-there answers", exc_info=True)
+        return Ticket.objects.none()
+    return Ticket.objects.filter(
+        pk__in=[pk for pk in due if still_there_key(pk) not in answered]
+    )
+
+
+def _long_waiting(now: datetime):
+    after = timedelta(seconds=settings.CONSULT_STILL_THERE_AFTER_SECONDS)
+    return Ticket.objects.filter(
+        state=WAITING, still_there_asked_at__isnull=True, created_at__lt=now - after
+    )
+
+
+def still_there_ask(pk, now: datetime) -> list:
+    """Ask one long waiter whether they are still there (`still_there`)."""
+    ticket = (
+        _long_waiting(now)
+        .select_for_update(skip_locked=True)
+        .filter(pk=pk)
+        .exclude(caller_channel="")
+        .first()
+    )
+    if ticket is None:
+        return []
+    Ticket.objects.filter(pk=pk).update(still_there_asked_at=now)
+    window = settings.CONSULT_STILL_THERE_ANSWER_SECONDS
+    frame = {"type": "still_there", "answer_within_seconds": round(window)}
+    return send(ticket.caller_channel, frame)
+
+
+def still_there_unanswered(now: datetime):
+    """Waiting tickets whose still-there question went unanswered too long."""
+    window = timedelta(seconds=settings.CONSULT_STILL_THERE_ANSWER_SECONDS)
+    return Ticket.objects.filter(state=WAITING, still_there_asked_at__lt=now - window)
+
+
+def still_there_expire(pk, now: datetime) -> list:
+    """End one ticket whose caller never answered: abandoned, and the caller's
+    page (if its socket is there) told with `expired`."""
+    ticket = (
+        still_there_unanswered(now)
+        .select_for_update(skip_locked=True)
+        .filter(pk=pk)
+        .first()
+    )
+    if ticket is None:
+        return []
+    leave_queue(
+        ticket,
+        outcome=Outcome.ABANDONED,
+        by=Party.SYSTEM,
+        reason=NOT_THERE_REASON,
+        now=now,
+    )
+    frame = {"type": "expired", "reason": "no_answer"}
+    return [*send(ticket.caller_channel, frame), QueueChanged(ticket.consultant_id)]
+
+
+def answer_within(ticket: Ticket, now: datetime) -> int | None:
+    """Seconds left to answer an open still-there question, or None."""
+    if ticket.still_there_asked_at is None:
+        return None
+    window = settings.CONSULT_STILL_THERE_ANSWER_SECONDS
+    left = window - (now - ticket.still_there_asked_at).total_seconds()
+    return max(0, min(round(window), round(left)))
 
 
 @transaction.atomic
@@ -189,7 +394,8 @@ def ticket_resume(*, token: str, channel: str, process: str) -> Result[Resumptio
 
 def _resumption(ticket: Ticket, token: str) -> Resumption:
     if ticket.state == WAITING:
-        return Resumption("queued", ticket, queued_payload(ticket, token))
+        asked = answer_within(ticket, timezone.now())
+        return Resumption("queued", ticket, queued_payload(ticket, token), asked)
     resumed: CallerCallPayload = {
         "consultation": ticket.consultation.id,
         "consultant": consultant_ref(ticket.consultant),

@@ -121,7 +121,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         try:
             await getattr(self, f"on_{message.type}")(**message.fields)
         except ConsultError as error:
-            await self.send_error(error.code, error.message)
+            await self.send_error(error.code, error.message, **error.details)
         except OUTAGES:
             await self.close_to_retry()
         else:
@@ -141,10 +141,10 @@ class SignalingConsumer(AsyncWebsocketConsumer):
     async def send_frame(self, type_: str, **fields):
         await self.send(text_data=json.dumps({"type": type_, **fields}))
 
-    async def send_error(self, code: str, message: str):
+    async def send_error(self, code: str, message: str, **details):
         ERRORS.labels(code).inc()
         audit.refused(self, code)
-        await self.send_frame("error", code=code, message=message)
+        await self.send_frame("error", code=code, message=message, **details)
 
     async def relay_frame(self, event):
         """A frame the database routed to this socket (see `signaling.groups`)."""

@@ -121,6 +121,7 @@ def app(workdir, redis_url, database):
         # Every page of every test comes from 127.0.0.1: lift the per-address caps.
         CONSULT_MAX_SOCKETS_PER_ADDRESS="1000",
         CONSULT_MAX_WAITING_PER_ADDRESS="1000",
+        CONSULT_JOIN_BURST_PER_ADDRESS="1000",
     )
     subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],

@@ -1114,6 +1114,9 @@ PROCESS_TIMEOUT_SECONDS = 3600
 def set_up(settings) -> None:
     settings.CONSULT_GRACE_SECONDS = GRACE_SECONDS
     settings.CONSULT_PROCESS_TIMEOUT_SECONDS = PROCESS_TIMEOUT_SECONDS
+    # Sweeps an hour ahead would ask every waiter whether they are still
+    # there: that check has tests of its own (test_join_limits, test_still_there).
+    settings.CONSULT_STILL_THERE_AFTER_SECONDS = 0
     QueueMachine.consultant_ids = (
         make_consultant("ada", presence="offline").id,
         make_consultant("bob", presence="offline").id,

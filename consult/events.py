@@ -86,7 +86,19 @@ class DesksRevoked:
     code: int
 
 
-Event = SendFrame | QueueChanged | PresenceChanged | Released | DesksRevoked
+@dataclass(frozen=True)
+class ProcessGone:
+    """A server process was taken for dead: its hub `channel` and its desk sockets
+    (consultant id, channel name) must leave the groups they joined, or every
+    event sent to those groups would still be written to their inboxes."""
+
+    channel: str
+    desks: tuple[tuple[int, str], ...] = ()
+
+
+Event = (
+    SendFrame | QueueChanged | PresenceChanged | Released | DesksRevoked | ProcessGone
+)
 
 
 @dataclass

@@ -86,9 +86,15 @@ async def _channel_layer_round_trip() -> None:
     # The default prefix: channels_redis receives all of a process's own
     # channels through one shared loop, which serves only that prefix.
     channel = await layer.new_channel()
-    nonce = secrets.token_hex(8)
-    await layer.send(channel, {"type": "healthz", "nonce": nonce})
-    message = await layer.receive(channel)
+    try:
+        nonce = secrets.token_hex(8)
+        await layer.send(channel, {"type": "healthz", "nonce": nonce})
+        message = await layer.receive(channel)
+    finally:
+        # The Redis layer keeps a channel live until told: one per check
+        # would add up (signaling.layers); the in-memory one forgets by itself.
+        if release := getattr(layer, "release", None):
+            release(channel)
     if message.get("nonce") != nonce:
         raise RuntimeError("the channel layer returned another message")
 

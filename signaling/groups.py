@@ -8,10 +8,13 @@
   through the consultant's desk group.
 - Queue and presence changes go to the `consult.hub` group, which every server
   process's hub joins; each hub then pushes to its own sockets (see `hub.py`).
+- A process leaves its groups when it stops; `ProcessGone` takes a dead one
+  out of them (the repair pass), so that no group writes to a dead inbox.
 """
 
 import asyncio
 import logging
+from collections.abc import Iterable
 
 from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
@@ -20,6 +23,7 @@ from consult.events import (
     DesksRevoked,
     Event,
     PresenceChanged,
+    ProcessGone,
     QueueChanged,
     Released,
     SendFrame,
@@ -91,6 +95,16 @@ async def _with_patience(send, *args) -> None:
             delay = min(delay * 2, 0.5)
 
 
+async def leave_groups(channel: str, desks: Iterable[tuple[int, str]]) -> None:
+    """Take a process's hub `channel` and its `desks` ((consultant id, channel
+    name) pairs) out of their groups."""
+    layer = get_channel_layer()
+    if channel:
+        await _with_patience(layer.group_discard, HUB_GROUP, channel)
+    for consultant_id, desk in desks:
+        await _with_patience(layer.group_discard, desk_group(consultant_id), desk)
+
+
 async def publish(events: list[Event]) -> None:
     """Deliver a service's events, once each, in order."""
     layer = get_channel_layer()
@@ -106,6 +120,9 @@ async def publish(events: list[Event]) -> None:
             revoked = {"type": DESKS_REVOKED, "code": event.code}
             group = desk_group(event.consultant_id)
             await _with_patience(layer.group_send, group, revoked)
+            continue
+        if isinstance(event, ProcessGone):
+            await leave_groups(event.channel, event.desks)
             continue
         if event in seen:
             continue

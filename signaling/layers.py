@@ -63,14 +63,18 @@ READ_BATCH = 100
 
 
 def host_config(address: str) -> dict:
-    return {
+    """Connection options for a REDIS_URL: redis://, rediss:// or unix://."""
+    config = {
         "address": address,
         "socket_timeout": None,
         "socket_connect_timeout": 2,
-        "socket_keepalive": True,
         "retry": Retry(ExponentialBackoff(cap=0.5, base=0.02), retries=8),
         "retry_on_error": [ConnectionError, TimeoutError],
     }
+    if not address.startswith("unix:"):
+        # TCP only: a unix socket's connection takes no such option.
+        config["socket_keepalive"] = True
+    return config
 
 
 class ResilientRedisChannelLayer(RedisChannelLayer):
@@ -143,6 +147,13 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
         channel = await super().new_channel(prefix)
         self._live.add(channel)
         return channel
+
+    def release(self, channel: str) -> None:
+        """Forget a channel that will receive no more (a request's, once it has
+        its answer); what still comes for it is dropped. A socket's channel is
+        forgotten when its receive is cancelled."""
+        self._live.discard(channel)
+        self._inbox.pop(channel, None)
 
     async def receive(self, channel):
         """Wait for a message, through Redis outages of any length.

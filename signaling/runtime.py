@@ -21,7 +21,15 @@ from consult import services
 from consult.database import database_call
 from consult.events import Result
 
-from .groups import HUB_GROUP, HUB_PRESENCE, HUB_QUEUE, desk_group, publish
+from .groups import (
+    HUB_GROUP,
+    HUB_PRESENCE,
+    HUB_QUEUE,
+    SEND_PATIENCE_SECONDS,
+    desk_group,
+    leave_groups,
+    publish,
+)
 from .hub import Hub
 
 log = logging.getLogger(__name__)
@@ -45,7 +53,9 @@ class Runtime:
     async def start(self) -> None:
         self.channel = await self.layer.new_channel()
         await self.layer.group_add(HUB_GROUP, self.channel)
-        await database_call(services.process_heartbeat)(process=self.process)
+        await database_call(services.process_heartbeat)(
+            process=self.process, channel=self.channel
+        )
         self.tasks = [
             self.loop.create_task(self._listen()),
             self.loop.create_task(self._beat()),
@@ -69,9 +79,21 @@ class Runtime:
         )
 
     async def stop(self) -> None:
+        """Stop the loops, leave every group at once, and say so in the database."""
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        desks = [
+            (consultant_id, consumer.channel_name)
+            for consultant_id, consumers in self.hub.desks.items()
+            for consumer in consumers
+        ]
+        try:
+            async with asyncio.timeout(SEND_PATIENCE_SECONDS):
+                await leave_groups(self.channel, desks)
+        except Exception:
+            # Redis is away: the others' repair pass takes it out instead.
+            log.exception("process %s could not leave its groups", self.process)
         await database_call(services.process_stopped)(process=self.process)
 
     async def _listen(self) -> None:
@@ -100,7 +122,7 @@ class Runtime:
         sockets (4013) so that their clients resume at once."""
         try:
             alive = await database_call(services.process_heartbeat)(
-                process=self.process
+                process=self.process, channel=self.channel
             )
         except Exception:
             log.exception("heartbeat failed; trying again")
@@ -195,7 +217,14 @@ class StartRuntime:
     async def __call__(self, scope, receive, send):
         if scope["type"] == "lifespan":
             return await self._lifespan(receive, send)
-        await current()
+        try:
+            await current()
+        except Exception:
+            # Pages (a login above all) need neither Redis nor the runtime:
+            # while it cannot start, serve them anyway; a later request retries.
+            if scope["type"] != "http":
+                raise
+            log.warning("runtime not started (Redis away?); serving the page")
         return await self.app(scope, receive, send)
 
     async def _lifespan(self, receive, send):

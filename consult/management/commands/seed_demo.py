@@ -4,7 +4,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from consult.models import Consultant
+from consult.embed import origin_or_none
+from consult.models import Consultant, EmbedSite
 
 DEMO = [
     ("ada", "Ada Lovelace", "Mathematics tutor"),
@@ -21,8 +22,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--force", action="store_true", help="Run even with DEBUG off."
         )
+        parser.add_argument(
+            "--embed-origin",
+            default="http://localhost:8000",
+            help="The demo host page's origin, allowed to embed the button "
+            "(/embed/demo/, docs/embed.md).",
+        )
 
-    def handle(self, *args, force, **options):
+    def handle(self, *args, force, embed_origin, **options):
         if not settings.DEBUG and not force:
             raise CommandError(
                 "seed_demo creates known passwords: DEBUG only (or --force)."
@@ -42,7 +49,17 @@ class Command(BaseCommand):
         if created:
             admin.set_password(PASSWORD)
             admin.save()
+        # The sample shop page of /embed/demo/ may embed the consultation button.
+        embed_origin = origin_or_none(embed_origin)
+        if embed_origin is None:
+            raise CommandError(
+                "--embed-origin: give an origin like http://localhost:8000"
+            )
+        EmbedSite.objects.get_or_create(
+            origin=embed_origin, defaults={"label": "Demo shop (/embed/demo/)"}
+        )
         self.stdout.write(f"Demo logins (password for all: {PASSWORD}):")
         for username, name, _ in DEMO:
             self.stdout.write(f"  desk  {username:6} {name}")
         self.stdout.write("  admin  admin  (http://127.0.0.1:8000/admin/)")
+        self.stdout.write(f"Embed demo: {embed_origin}/embed/demo/")

@@ -43,7 +43,7 @@ def one_call(consultant, n: int) -> None:
     services.caller_dropped(channel=caller)
     services.desk_closed(consultant_id=consultant.id, channel=desk)
     for _ in range(2):
-        selectors.queue_for(consultant.id)
+        selectors.desk_queue(consultant.id)
 
 
 def measure(calls: int) -> dict:

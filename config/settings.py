@@ -1,6 +1,8 @@
 """One settings module, driven by environment variables (see README, "Settings")."""
 
+import hashlib
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -36,6 +38,9 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+# WebSocket handshakes are accepted from the origin they are made on (scheme,
+# host in ALLOWED_HOSTS, port: signaling.origins) and from these, exactly.
+CONSULT_ALLOWED_ORIGINS = env_list("CONSULT_ALLOWED_ORIGINS")
 
 INSTALLED_APPS = [
     "daphne",
@@ -46,6 +51,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "axes",
     "consult",
     "signaling",
 ]
@@ -60,6 +66,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as axes asks: turns a refused login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -129,7 +137,29 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channel layer ----------------------------------------------------------
 REDIS_URL = env("REDIS_URL")
+
+
+def check_redis_url(url: str) -> None:
+    """Refuse at start-up what redis-py would not connect with (or would misread)."""
+    from redis.connection import parse_url
+
+    forms = "redis://HOST[:PORT][/DB], rediss://... (TLS) or unix:///PATH[?db=DB]"
+    try:
+        parts = parse_url(url)
+        path = url.split("?", 1)[0].split("://", 1)[1]
+    except (ValueError, IndexError) as error:
+        # Never the URL itself, which may hold a password; redis-py's reason
+        # names only the part it refused.
+        raise ImproperlyConfigured(f"REDIS_URL is not {forms}: {error}") from None
+    unix = url.startswith("unix:")
+    where = parts.get("path") if unix else parts.get("host")
+    database = "" if unix else path.partition("/")[2]
+    if not where or not (database == "" or database.isdigit()):
+        raise ImproperlyConfigured(f"REDIS_URL is not {forms}")
+
+
 if REDIS_URL:
+    check_redis_url(REDIS_URL)
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "signaling.layers.ResilientRedisChannelLayer",
@@ -146,10 +176,10 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
-# Login throttling counts failures in the cache: Redis when there is one, so
-# that every server process sees the same counts. (Per-address caps are not
-# here: sockets are counted per process in signaling.limits, waiting tickets
-# in the database.)
+# The cache is shared by every process when there is Redis. Nothing a login
+# needs is kept in it (failed logins are counted in the database, see
+# consult.throttle); per-address caps are not here either: sockets are counted
+# per process in signaling.limits, waiting tickets in the database.
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -163,6 +193,12 @@ if REDIS_URL:
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+# Every login (ours, the admin's) goes through django-axes first: see
+# consult.throttle, and the AXES_* settings below.
+AUTHENTICATION_BACKENDS = [
+    "consult.throttle.ThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/desk/"
@@ -195,6 +231,8 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 # --- The consultation service -----------------------------------------------
 # How long a party whose socket dropped may come back (contract: 30 s).
 CONSULT_GRACE_SECONDS = float(env("CONSULT_GRACE_SECONDS", "30"))
+# How long a refused caller may carry their join time to another queue.
+CONSULT_MOVE_SECONDS = float(env("CONSULT_MOVE_SECONDS", "600"))
 # How often each server process proves it is alive and sweeps expired graces;
 # a process silent for CONSULT_PROCESS_TIMEOUT_SECONDS is taken for dead.
 CONSULT_HEARTBEAT_SECONDS = float(env("CONSULT_HEARTBEAT_SECONDS", "2"))
@@ -220,12 +258,88 @@ CONSULT_TRUSTED_PROXIES = env_list("CONSULT_TRUSTED_PROXIES")
 # and waiting tickets (across processes; then `queue_full`).
 CONSULT_MAX_SOCKETS_PER_ADDRESS = int(env("CONSULT_MAX_SOCKETS_PER_ADDRESS", "20"))
 CONSULT_MAX_WAITING_PER_ADDRESS = int(env("CONSULT_MAX_WAITING_PER_ADDRESS", "5"))
-# Login throttling: failures per username and address before a lockout.
+
+# E-mail ("your turn is near"): SMTP when EMAIL_HOST is set, else printed to
+# the console. CONSULT_PUBLIC_URL is where the links in e-mails point.
+EMAIL_HOST = env("EMAIL_HOST", "")
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_PORT = int(env("EMAIL_PORT", "587"))
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "consult@localhost")
+CONSULT_PUBLIC_URL = env("CONSULT_PUBLIC_URL", "http://127.0.0.1:8000")
+# Joins: per socket and per client address (per server process), a token
+# bucket each: a burst, refilled at so many a minute (then `too_many_joins`).
+CONSULT_JOIN_BURST_PER_SOCKET = int(env("CONSULT_JOIN_BURST_PER_SOCKET", "6"))
+CONSULT_JOINS_PER_MINUTE_PER_SOCKET = float(
+    env("CONSULT_JOINS_PER_MINUTE_PER_SOCKET", "6")
+)
+CONSULT_JOIN_BURST_PER_ADDRESS = int(env("CONSULT_JOIN_BURST_PER_ADDRESS", "30"))
+CONSULT_JOINS_PER_MINUTE_PER_ADDRESS = float(
+    env("CONSULT_JOINS_PER_MINUTE_PER_ADDRESS", "30")
+)
+# A ticket cancelled (or dropped for good) this soon after joining leaves no
+# history row: it is counted in consult_quick_cancels instead.
+CONSULT_QUICK_CANCEL_SECONDS = float(env("CONSULT_QUICK_CANCEL_SECONDS", "10"))
+# The liveness check: a caller waiting this long (0: never) is asked whether
+# they are still there, and loses the place without an answer within the
+# second setting; after an answer, they are asked again as long again later.
+CONSULT_STILL_THERE_AFTER_SECONDS = float(
+    env("CONSULT_STILL_THERE_AFTER_SECONDS", "900")
+)
+CONSULT_STILL_THERE_ANSWER_SECONDS = float(
+    env("CONSULT_STILL_THERE_ANSWER_SECONDS", "60")
+)
+# A queue is under pressure when its CONSULT_PRESSURE_ADDRESSES busiest client
+# addresses hold at least CONSULT_PRESSURE_SHARE of its places (max_queue):
+# then every join to it needs a proof of work (ALTCHA) solved by the page, of
+# CONSULT_JOIN_CHALLENGE_MAX_NUMBER (the difficulty: SHA-256 tries at most).
+CONSULT_PRESSURE_ADDRESSES = int(env("CONSULT_PRESSURE_ADDRESSES", "4"))
+CONSULT_PRESSURE_SHARE = float(env("CONSULT_PRESSURE_SHARE", "0.5"))
+CONSULT_JOIN_CHALLENGE_MAX_NUMBER = int(
+    env("CONSULT_JOIN_CHALLENGE_MAX_NUMBER", "100000")
+)
+# django-altcha: challenges are signed with this key (derived from the secret
+# key unless given), expire after two minutes, and each is redeemed once
+# (marked used in the default cache, Redis when there is one).
+ALTCHA_HMAC_KEY = (
+    env("ALTCHA_HMAC_KEY")
+    or hashlib.sha256(f"consult-altcha:{SECRET_KEY}".encode()).hexdigest()
+)
+ALTCHA_CHALLENGE_EXPIRE = 120_000
+# Login throttling (django-axes, consult.throttle): failures per username and
+# address before a lockout; the address alone may fail 4 times as often, and
+# its lockout holds only for the names that failed from it.
 CONSULT_LOGIN_MAX_FAILURES = int(env("CONSULT_LOGIN_MAX_FAILURES", "5"))
 CONSULT_LOGIN_LOCKOUT_SECONDS = int(env("CONSULT_LOGIN_LOCKOUT_SECONDS", "900"))
+AXES_HANDLER = "consult.throttle.LoginThrottle"
+AXES_FAILURE_LIMIT = CONSULT_LOGIN_MAX_FAILURES
+AXES_COOLOFF_TIME = timedelta(seconds=CONSULT_LOGIN_LOCKOUT_SECONDS)
+# In this order: consult.throttle.LoginThrottle reads (pair, address).
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+AXES_USERNAME_CALLABLE = "consult.throttle.login_username"
+AXES_CLIENT_IP_CALLABLE = "consult.addresses.request_address"
+AXES_LOCKOUT_CALLABLE = "consult.throttle.lockout_response"
+# A lockout lasts its time from the last counted failure; refused attempts
+# during it do not prolong it.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True
+# Successful logins are in the events log; no table of them grows forever.
+AXES_DISABLE_ACCESS_LOG = True
 # Who may read /metrics: a bearer token, or these addresses (IPs or networks).
 CONSULT_METRICS_TOKEN = env("CONSULT_METRICS_TOKEN")
 CONSULT_METRICS_ALLOWED_IPS = env_list("CONSULT_METRICS_ALLOWED_IPS", "127.0.0.1,::1")
+# Days the history keeps callers' names and reasons after a consultation
+# ends; `manage.py purge_history` then anonymises it (consult/services/privacy.py).
+CONSULT_HISTORY_RETENTION_DAYS = int(env("CONSULT_HISTORY_RETENTION_DAYS", "90"))
+if CONSULT_HISTORY_RETENTION_DAYS < 0:
+    raise ImproperlyConfigured("CONSULT_HISTORY_RETENTION_DAYS must be 0 or more")
 
 LOGGING = {
     "version": 1,

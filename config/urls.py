@@ -1,14 +1,28 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
-from consult import observability, views
-from consult.throttle import ThrottledLoginView
+from consult import embed_views, observability, seat_views, views
 
 urlpatterns = [
     path("", views.lobby, name="lobby"),
     path("call/<slug:slug>/", views.call, name="call"),
+    path(
+        "call/<slug:slug>/back/<str:signed>/",
+        seat_views.return_to_seat,
+        name="return_to_seat",
+    ),
     path("desk/", views.desk, name="desk"),
-    path("accounts/login/", ThrottledLoginView.as_view(), name="login"),
+    # The embedded consulting bot (docs/embed.md).
+    path("embed.js", embed_views.script, name="embed-script"),
+    re_path(
+        r"^embed\.(?P<version>[0-9a-f]{12})\.js$",
+        embed_views.versioned_script,
+        name="embed-script-versioned",
+    ),
+    path("embed/", embed_views.picker, name="embed-picker"),
+    path("embed/site.js", embed_views.site_check, name="embed-site"),
+    path("embed/call/<str:slug>/", embed_views.call, name="embed-call"),
+    path("embed/demo/", embed_views.demo, name="embed-demo"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("healthz", observability.healthz, name="healthz"),

@@ -1,11 +1,16 @@
 """The support lead's view: consultants with live state, the queue, and the history."""
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group, User
+from django.core.exceptions import PermissionDenied
 
-from . import errors, services
+from . import embed, errors, services
 from .events import publish_on_commit
-from .models import Consultant, Consultation, Ticket
+from .models import Callback, Consultant, Consultation, EmbedSite, Ticket
 from .selectors import consultant_status, consultants_with_live_state
+from .services import privacy
 
 
 def _duration(seconds: float | None) -> str:
@@ -31,6 +36,14 @@ class ConsultantAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
     readonly_fields = ["presence", "desk_dropped_at"]
     autocomplete_fields = ["user"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Whose desk this is is set at creation: moving the profile to another
+        # user would hand them the consultant's desk and calls. Superusers only.
+        fields = super().get_readonly_fields(request, obj)
+        if obj is not None and not request.user.is_superuser:
+            fields = [*fields, "user"]
+        return fields
 
     def get_queryset(self, request):
         return consultants_with_live_state(super().get_queryset(request))
@@ -100,6 +113,26 @@ remove_from_queue.short_description = "Remove from queue (the caller is told)"
 remove_from_queue.allowed_permissions = ("change",)
 
 
+def erase_personal_data(modeladmin, request, queryset):
+    erased = privacy.consultations_erase(
+        consultation_ids=list(queryset.values_list("pk", flat=True))
+    )
+    skipped = queryset.count() - erased
+    modeladmin.message_user(
+        request, f"Erased the caller's personal data of {erased}.", messages.SUCCESS
+    )
+    if skipped:
+        modeladmin.message_user(
+            request,
+            f"{skipped} still active were left alone: end them first.",
+            messages.WARNING,
+        )
+
+
+erase_personal_data.short_description = "Erase caller's personal data"
+erase_personal_data.allowed_permissions = ("delete",)
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Rows written by the services only: admins look, and act through services."""
 
@@ -126,8 +159,24 @@ class QueueAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["consultant", "state", "audio_only"]
     search_fields = ["caller_name", "reason"]
-    exclude = ["offer", "candidates", "token_hash", "caller_channel", "caller_process"]
+    exclude = [
+        "offer",
+        "candidates",
+        "token_hash",
+        "caller_channel",
+        "caller_process",
+        "move_hash",
+        "notify_email",
+    ]
     ordering = ["created_at"]
+
+    def get_exclude(self, request, obj=None):
+        # Addresses are for the limits and the events log; shown only to staff
+        # given the permission made for it.
+        exclude = list(super().get_exclude(request, obj))
+        if not request.user.has_perm("consult.view_caller_address"):
+            exclude.append("caller_address")
+        return exclude
 
     def get_queryset(self, request):
         live = [Ticket.State.WAITING, Ticket.State.IN_CALL]
@@ -156,9 +205,41 @@ class QueueAdmin(ReadOnlyAdmin):
         return False
 
 
+def callbacks_handled(modeladmin, request, queryset):
+    _act(
+        modeladmin,
+        request,
+        queryset.select_related("consultant"),
+        services.callback_done,
+        consultant_id=lambda callback: callback.consultant_id,
+        callback_id=lambda callback: callback.pk,
+    )
+
+
+callbacks_handled.short_description = "Handled: remove (the desk is updated)"
+callbacks_handled.allowed_permissions = ("delete",)
+
+
+@admin.register(Callback)
+class CallbackAdmin(ReadOnlyAdmin):
+    """Callers waiting to be called back, oldest first; handled ones are removed."""
+
+    actions = [callbacks_handled]
+    list_display = ["caller_name", "contact", "consultant", "created_at"]
+    list_filter = ["consultant"]
+    search_fields = ["caller_name", "contact"]
+    exclude = ["caller_address"]
+
+    def get_actions(self, request):
+        # Deleting behind the services' back would leave the desks' lists stale.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+
 @admin.register(Consultation)
 class ConsultationAdmin(ReadOnlyAdmin):
-    actions = [end_calls, "delete_selected"]
+    actions = [end_calls, erase_personal_data, "delete_selected"]
     list_display = [
         "requested_at",
         "caller_name",
@@ -193,6 +274,9 @@ class ConsultationAdmin(ReadOnlyAdmin):
             return False
         return super().has_delete_permission(request, obj)
 
+    def delete_model(self, request, obj):
+        privacy.consultations_delete(consultation_ids=[obj.pk])
+
     def delete_queryset(self, request, queryset):
         active = queryset.filter(outcome=Consultation.Outcome.ACTIVE)
         if active.exists():
@@ -201,4 +285,90 @@ class ConsultationAdmin(ReadOnlyAdmin):
                 "Active consultations were not deleted: end them first.",
                 messages.WARNING,
             )
-        queryset.exclude(outcome=Consultation.Outcome.ACTIVE).delete()
+        # With their tickets: nothing of the caller stays behind.
+        privacy.consultations_delete(
+            consultation_ids=list(queryset.values_list("pk", flat=True))
+        )
+
+
+# --- Users and groups: only superusers grant identity or permissions ---------
+# Django's own admins let anyone who may change users (or groups) make
+# themselves superuser, give themselves any permission, or set another
+# user's password and log in as them. Staff who are not superusers keep
+# the rest: names, e-mail, active or not.
+GRANTING_USER_FIELDS = ["is_superuser", "is_staff", "groups", "user_permissions"]
+
+admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+@admin.register(User)
+class GuardedUserAdmin(UserAdmin):
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            fields += GRANTING_USER_FIELDS
+        return fields
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def user_change_password(self, request, id, form_url=""):
+        if not request.user.is_superuser and str(request.user.pk) != str(id):
+            raise PermissionDenied("Only superusers set other users' passwords.")
+        return super().user_change_password(request, id, form_url)
+
+
+@admin.register(Group)
+class GuardedGroupAdmin(GroupAdmin):
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            fields.append("permissions")
+        return fields
+
+
+# --- Embedded sites: the allow-list of the consulting bot (docs/embed.md) ----------
+
+
+class EmbedSiteForm(forms.ModelForm):
+    class Meta:
+        model = EmbedSite
+        fields = ["origin", "label", "consultants", "is_active"]
+
+    def clean_origin(self):
+        # One spelling, the browser's: `frame-ancestors` and the host check
+        # compare strings.
+        return embed.normalize_origin(self.cleaned_data["origin"])
+
+
+@admin.register(EmbedSite)
+class EmbedSiteAdmin(admin.ModelAdmin):
+    form = EmbedSiteForm
+    change_form_template = "embed/admin_change_form.html"
+    list_display = ["label", "origin", "may_offer", "is_active", "created_at"]
+    list_filter = ["is_active", "consultants"]
+    search_fields = ["label", "origin"]
+    filter_horizontal = ["consultants"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("consultants")
+
+    @admin.display(description="may offer")
+    def may_offer(self, obj):
+        return ", ".join(c.name for c in obj.consultants.all()) or "every consultant"
+
+    def render_change_form(self, request, context, *args, obj=None, **kwargs):
+        if obj is not None:
+            only = list(obj.consultants.all()[:2])
+            context["embed_snippet"] = embed.snippet(
+                request.build_absolute_uri("/"), only[0].slug if len(only) == 1 else ""
+            )
+        return super().render_change_form(request, context, *args, obj=obj, **kwargs)

@@ -5,8 +5,10 @@ class ConsultError(Exception):
     code = "error"
     message = "The request could not be carried out."
 
-    def __init__(self, message: str | None = None):
+    def __init__(self, message: str | None = None, **details):
         self.message = message or self.message
+        # Fields the `error` frame carries beside its code and message.
+        self.details = details
         super().__init__(self.message)
 
 
@@ -38,6 +40,29 @@ class TooManyFromAddress(ConsultError):
     )
 
 
+class TooManyJoins(ConsultError):
+    """Carries `retry_after` (seconds)."""
+
+    code = "too_many_joins"
+    message = "Too many joins in a short time; please wait a moment and try again."
+
+
+class ChallengeRequired(ConsultError):
+    """The queue is under pressure: carries the `challenge` (ALTCHA) to solve."""
+
+    code = "challenge_required"
+    message = (
+        "This queue is busy: your browser must solve a short puzzle before joining."
+    )
+
+
+class ChallengeFailed(ChallengeRequired):
+    """The solution sent was wrong, expired or used before: carries a new one."""
+
+    code = "challenge_failed"
+    message = "The puzzle's solution was not accepted; please solve the new one."
+
+
 class BadToken(ConsultError):
     code = "bad_token"
     message = "Unknown, ended or expired token."
@@ -66,3 +91,26 @@ class TicketGone(ConsultError):
 class Busy(ConsultError):
     code = "busy"
     message = "Finish the current consultation first."
+
+
+class CannotMove(ConsultError):
+    code = "cannot_move"
+    message = (
+        "Your place cannot be carried over: it was not refused, was carried over "
+        "already, is too old, or would go back to the same queue."
+    )
+
+
+class BadTransfer(ConsultError):
+    code = "bad_transfer"
+    message = "That colleague cannot take callers now (unknown, offline, or full)."
+
+
+class CallbackGone(ConsultError):
+    code = "callback_gone"
+    message = "That callback is no longer open."
+
+
+class AlreadyNotified(ConsultError):
+    code = "already_notified"
+    message = "The e-mail for this place in line was sent already."

@@ -40,6 +40,9 @@ class Consultant(models.Model):
     # When the last desk socket closed; the consultant goes offline once this
     # is older than the grace period and no desk came back.
     desk_dropped_at = models.DateTimeField(null=True, blank=True)
+    # Word from the consultant to everyone waiting in their queue, shown on
+    # their pages until replaced or cleared (docs/protocol.md, queue_message).
+    queue_message = models.CharField(max_length=280, blank=True)
 
     objects = ConsultantQuerySet.as_manager()
 
@@ -93,6 +96,9 @@ class ServerProcess(models.Model):
     # that what the process still binds before it learns of it (its next
     # heartbeat) is swept too, should it then die.
     swept_at = models.DateTimeField(null=True, blank=True)
+    # Its own channel, a member of the hub group: the repair pass takes it
+    # out of the group when it takes the process for dead.
+    channel = models.CharField(max_length=200, blank=True)
 
     def __str__(self):
         return self.id
@@ -147,6 +153,24 @@ class Ticket(models.Model):
     # their answer (docs/protocol.md: the liveness check).
     still_there_asked_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+    # A refused caller (or one whose consultant went offline) may carry this
+    # ticket's join time to another queue once: the hash of the `move_token`
+    # sent with `refused`, cleared when used (services.moves).
+    move_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    # The consultant this caller moved or was transferred from, and their note.
+    came_from = models.ForeignKey(
+        Consultant,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    transfer_note = models.CharField(max_length=280, blank=True)
+    # "Tell me by e-mail when I am number `notify_place`": erased when the
+    # ticket ends; `notified_at` makes sure it is sent once (services.notify).
+    notify_email = models.EmailField(blank=True)
+    notify_place = models.PositiveSmallIntegerField(null=True, blank=True)
+    notified_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -213,6 +237,9 @@ class Consultation(models.Model):
     consultant_channel = models.CharField(max_length=200, blank=True, db_index=True)
     consultant_process = models.CharField(max_length=32, blank=True, db_index=True)
     consultant_dropped_at = models.DateTimeField(null=True, blank=True)
+    # When the caller's name and reason were erased (`services.privacy`): after
+    # CONSULT_HISTORY_RETENTION_DAYS, or on an admin's request.
+    anonymised_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-requested_at"]
@@ -230,7 +257,8 @@ class Consultation(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.caller_name} with {self.consultant} ({self.outcome})"
+        caller = self.caller_name or "An erased caller"
+        return f"{caller} with {self.consultant} ({self.outcome})"
 
     @property
     def wait_seconds(self) -> float | None:
@@ -243,3 +271,26 @@ class Consultation(models.Model):
         if self.media_connected_at and self.ended_at:
             return (self.ended_at - self.media_connected_at).total_seconds()
         return None
+
+
+class Callback(models.Model):
+    """A caller who asked to be called back instead of waiting: shown on the
+    consultant's desk until handled, then deleted (nothing of it is kept)."""
+
+    consultant = models.ForeignKey(
+        Consultant, on_delete=models.CASCADE, related_name="callbacks"
+    )
+    caller_name = models.CharField(max_length=80)
+    contact = models.CharField(
+        max_length=120, help_text="A phone number or an e-mail address."
+    )
+    reason = models.CharField(max_length=500, blank=True)
+    # For the per-address limit; never shown.
+    caller_address = models.CharField(max_length=45, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return f"{self.caller_name} for {self.consultant}"

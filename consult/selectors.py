@@ -6,7 +6,7 @@ from datetime import datetime
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from .models import Consultant, Consultation, Presence, Ticket
+from .models import Callback, Consultant, Consultation, Presence, Ticket
 from .waits import WaitRange, wait_range
 
 Waiting = Ticket.State.WAITING
@@ -50,10 +50,33 @@ def consultant_for_user(user) -> Consultant | None:
     return Consultant.objects.serving().filter(user=user).first()
 
 
-def desk_state(consultant: Consultant) -> tuple[str, list[dict]]:
-    """(status, queue) as a desk's opening frames show them."""
+def desk_state(consultant: Consultant) -> tuple[str, dict]:
+    """(status, the `queue` frame's fields) as a desk's opening frames show them."""
     consultant.refresh_from_db(fields=["presence"])
-    return consultant_presence(consultant), queue_for(consultant.id)
+    return consultant_presence(consultant), desk_queue(consultant.id)
+
+
+def desk_queue(consultant_id: int) -> dict:
+    """The `queue` frame's fields: `callers` waiting, `callbacks` asked for."""
+    return {
+        "callers": queue_for(consultant_id),
+        "callbacks": callbacks_for(consultant_id),
+    }
+
+
+def callbacks_for(consultant_id: int, *, now: datetime | None = None) -> list[dict]:
+    """Callers who asked to be called back, oldest first, as the desk shows them."""
+    now = now or timezone.now()
+    return [
+        {
+            "callback": c.id,
+            "name": c.caller_name,
+            "contact": c.contact,
+            "reason": c.reason,
+            "waiting_seconds": int((now - c.created_at).total_seconds()),
+        }
+        for c in Callback.objects.filter(consultant_id=consultant_id)
+    ]
 
 
 def consultants_for_lobby(*, with_title: bool = False) -> list[dict]:
@@ -77,10 +100,26 @@ def consultants_for_lobby(*, with_title: bool = False) -> list[dict]:
 
 
 def queue_for(consultant_id: int, *, now: datetime | None = None) -> list[dict]:
-    """The consultant's waiting callers, next first, as the desk shows them."""
+    """The consultant's waiting callers, next first, as the desk shows them.
+
+    `came_from` is the colleague a caller moved or was transferred from
+    (`{slug, name}` or None), with that colleague's `note`.
+    """
     now = now or timezone.now()
-    tickets = Ticket.objects.filter(consultant_id=consultant_id, state=Waiting).only(
-        "id", "caller_name", "reason", "audio_only", "created_at", "dropped_at"
+    tickets = (
+        Ticket.objects.filter(consultant_id=consultant_id, state=Waiting)
+        .select_related("came_from")
+        .only(
+            "id",
+            "caller_name",
+            "reason",
+            "audio_only",
+            "created_at",
+            "dropped_at",
+            "transfer_note",
+            "came_from__slug",
+            "came_from__name",
+        )
     )
     return [
         {
@@ -90,6 +129,12 @@ def queue_for(consultant_id: int, *, now: datetime | None = None) -> list[dict]:
             "audio_only": t.audio_only,
             "waiting_seconds": int((now - t.created_at).total_seconds()),
             "reconnecting": t.dropped_at is not None,
+            "came_from": (
+                {"slug": t.came_from.slug, "name": t.came_from.name}
+                if t.came_from
+                else None
+            ),
+            "note": t.transfer_note,
         }
         for t in tickets
     ]
@@ -152,6 +197,13 @@ def wait_estimator(
         return round((span.low_seconds + span.high_seconds) / 2), span
 
     return estimate
+
+
+def queue_message(consultant_id: int) -> str:
+    """The consultant's word to their queue ("" when there is none)."""
+    return Consultant.objects.values_list("queue_message", flat=True).get(
+        pk=consultant_id
+    )
 
 
 def waiting_order(consultant_id: int) -> list[str]:

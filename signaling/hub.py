@@ -67,6 +67,7 @@ class Hub:
         # consultant id -> {consumer: ticket id}; the last position sent per consumer.
         self.waiting: dict[int, dict] = defaultdict(dict)
         self.sent_position: dict = {}
+        self.sent_message: dict = {}
         # The lobby as last read, and whether a change has come in since.
         self.lobby_state: list[dict] | None = None
         self.lobby_stale = True
@@ -81,17 +82,26 @@ class Hub:
         self.desks[consultant_id].add(consumer)
 
     def watch_ticket(
-        self, consumer, consultant_id: int, ticket: str, position: int, estimate
+        self,
+        consumer,
+        consultant_id: int,
+        ticket: str,
+        position: int,
+        estimate,
+        message: str,
     ):
-        """Push `position` to `consumer` from now on; `estimate` is what it was
-        last sent: (eta_seconds, wait_range frame)."""
+        """Push `position` and `consultant_message` to `consumer` from now on;
+        `estimate` and `message` are what it was last told: (eta_seconds,
+        wait_range frame) and the consultant's queue message."""
         self.waiting[consultant_id][consumer] = ticket
         self.sent_position[consumer] = (position, estimate)
+        self.sent_message[consumer] = message
 
     def unwatch_ticket(self, consumer) -> None:
         for watchers in self.waiting.values():
             watchers.pop(consumer, None)
         self.sent_position.pop(consumer, None)
+        self.sent_message.pop(consumer, None)
 
     def sockets(self) -> list:
         """Every socket of this process that has opened (callers watch the lobby)."""
@@ -167,15 +177,15 @@ class Hub:
     async def _push_queue(self, consultant_id: int) -> None:
         desks = list(self.desks.get(consultant_id, ()))
         if desks:
-            callers = await database_call(selectors.queue_for)(consultant_id)
-            await _send_all(desks, {"type": "queue", "callers": callers})
+            queue = await database_call(selectors.desk_queue)(consultant_id)
+            await _send_all(desks, {"type": "queue", **queue})
 
     async def _push_positions(self, consultant_id: int) -> None:
         watchers = dict(self.waiting.get(consultant_id, {}))
         if not watchers:
             return
 
-        order, estimate = await database_call(_order_and_estimate)(consultant_id)
+        order, estimate, message = await database_call(_waiting_state)(consultant_id)
         index = {ticket: i + 1 for i, ticket in enumerate(order)}
         for consumer, ticket in watchers.items():
             position = index.get(ticket)
@@ -183,6 +193,10 @@ class Hub:
                 # No longer waiting: accepted, refused or ended elsewhere.
                 self.waiting[consultant_id].pop(consumer, None)
                 continue
+            if self.sent_message.get(consumer) != message:
+                self.sent_message[consumer] = message
+                frame = {"type": "consultant_message", "text": message}
+                await _send(consumer, json.dumps(frame))
             eta, span = estimate(position)
             current = (position, (eta, span.as_frame() if span else None))
             if self.sent_position.get(consumer) == current:
@@ -197,9 +211,12 @@ class Hub:
             await _send(consumer, json.dumps(frame))
 
 
-def _order_and_estimate(consultant_id: int):
-    return selectors.waiting_order(consultant_id), selectors.wait_estimator(
-        consultant_id
+def _waiting_state(consultant_id: int):
+    """What waiting callers are told: the order, the estimate, the message."""
+    return (
+        selectors.waiting_order(consultant_id),
+        selectors.wait_estimator(consultant_id),
+        selectors.queue_message(consultant_id),
     )
 
 

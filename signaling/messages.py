@@ -13,6 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
 MAX_FRAME_BYTES = 64 * 1024
 MAX_SDP_CHARS = 60_000
 MAX_CANDIDATE_CHARS = 2_048
@@ -45,6 +48,8 @@ _VISIBLE = frozenset("LNPS")
 _BLANK = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 _SLUG = re.compile(r"[-a-zA-Z0-9_]{1,50}")
 _TOKEN = re.compile(r"[-A-Za-z0-9_]{16,128}")
+# A solved ALTCHA challenge, as its widget hands it over: base64 JSON.
+_SOLUTION = re.compile(r"[A-Za-z0-9+/]{1,2000}={0,2}")
 # JSON escapes ("\\u0000", "\\ud800") let these into any string; PostgreSQL
 # stores neither, and a lone surrogate is not even UTF-8.
 _UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
@@ -114,6 +119,30 @@ def ticket_id(value, name):
         _fail(name, "must be a ticket id (UUID)")
 
 
+def record_id(value, name):
+    """A database id: a positive integer (booleans are not numbers here)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
+        _fail(name, "must be a positive integer id")
+    return value
+
+
+def email(value, name):
+    """An e-mail address as Django's EmailValidator accepts it, at most 254."""
+    value = text(3, 254)(value, name)
+    try:
+        validate_email(value)
+    except ValidationError:
+        _fail(name, "must be an e-mail address")
+    return value
+
+
+def notify_place(value, name):
+    """The place to be told at: 1 (next) or 2."""
+    if isinstance(value, bool) or value not in (1, 2):
+        _fail(name, "must be 1 or 2")
+    return value
+
+
 def one_of(*choices: str) -> Check:
     def check(value, name):
         if value not in choices:
@@ -173,7 +202,11 @@ class OptionalField:
 
 
 NAME = text(1, 80)
+# Word from the consultant to their queue: one short line or two.
+QUEUE_MESSAGE_MAX = 280
 REASON = text(0, 500, multiline=True)
+# A phone number or an e-mail address, for a callback.
+CONTACT = text(3, 120)
 
 _COMMON = {
     "ping": {},
@@ -191,15 +224,35 @@ CALLER = _COMMON | {
         "reason": OptionalField(REASON, ""),
         "audio_only": OptionalField(boolean, False),
         "offer": description("offer"),
+        # The solution to `challenge_required` (docs/protocol.md: join limits).
+        "altcha": OptionalField(pattern(_SOLUTION, "an ALTCHA solution"), ""),
+        # From `refused`: carry the refused ticket's join time to this queue.
+        "move_token": OptionalField(pattern(_TOKEN, "a move token"), ""),
     },
     "resume": {"token": pattern(_TOKEN, "a resume token")},
+    "callback": {
+        "consultant": pattern(_SLUG, "a consultant's slug"),
+        "name": NAME,
+        "contact": CONTACT,
+        "reason": OptionalField(REASON, ""),
+    },
+    "notify": {"email": email, "place": notify_place},
     "cancel": {},
+    # The answer to `still_there`.
+    "here": {},
 }
 
 CONSULTANT = _COMMON | {
     "status": {"status": one_of("online", "away")},
     "accept": {"ticket": OptionalField(ticket_id)},
     "refuse": {"ticket": ticket_id, "reason": OptionalField(REASON, "")},
+    "queue_message": {"text": text(0, QUEUE_MESSAGE_MAX, multiline=True)},
+    "callback_done": {"callback": record_id},
+    "transfer": {
+        "ticket": ticket_id,
+        "to": pattern(_SLUG, "a consultant's slug"),
+        "note": OptionalField(text(0, QUEUE_MESSAGE_MAX, multiline=True), ""),
+    },
 }
 
 ROLES = {"caller": CALLER, "consultant": CONSULTANT}

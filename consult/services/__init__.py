@@ -7,10 +7,14 @@ once the transaction has committed. One module per sub-domain:
 - `calls`: a consultation from accept to hang-up (answer, relay, media report);
 - `desk`: a consultant's desk sockets and presence;
 - `liveness`: process heartbeats and the repair pass (`sweep`);
+- `callbacks`: a caller asks to be called back instead of waiting;
+- `notify`: "your turn is near" by e-mail, and the link back to the seat;
+- `moves`: a caller keeps their join time across queues (move, transfer);
 - `operators`: what operators do from the admin (end a call, remove a caller);
 - `shared`: what they share (states, grace, history rows, frames).
 """
 
+from .callbacks import callback_done, callback_request
 from .calls import (
     CallerPayload,
     consultation_answer,
@@ -19,8 +23,16 @@ from .calls import (
     consultation_relay,
     ticket_accept,
 )
-from .desk import consultant_leave, consultant_set_presence, desk_closed, desk_opened
+from .desk import (
+    consultant_leave,
+    consultant_set_presence,
+    consultant_set_queue_message,
+    desk_closed,
+    desk_opened,
+)
 from .liveness import process_heartbeat, process_stopped, sweep
+from .moves import ticket_move, ticket_transfer
+from .notify import notify_due, notify_send, seat_return, ticket_notify
 from .operators import consultation_end_by_operator, ticket_remove
 from .shared import OFFLINE_REASON, DeskCallPayload, QueuedPayload, token_hash
 from .tickets import (
@@ -34,6 +46,7 @@ from .tickets import (
     ticket_create,
     ticket_refuse,
     ticket_resume,
+    ticket_still_here,
 )
 
 __all__ = [
@@ -45,9 +58,12 @@ __all__ = [
     "Joined",
     "QueuedPayload",
     "Resumption",
+    "callback_done",
+    "callback_request",
     "caller_dropped",
     "consultant_leave",
     "consultant_set_presence",
+    "consultant_set_queue_message",
     "consultation_answer",
     "consultation_end",
     "consultation_end_by_operator",
@@ -55,15 +71,22 @@ __all__ = [
     "consultation_relay",
     "desk_closed",
     "desk_opened",
+    "notify_due",
+    "notify_send",
     "process_heartbeat",
     "process_stopped",
+    "seat_return",
     "sweep",
     "ticket_accept",
     "ticket_add_candidate",
     "ticket_cancel",
     "ticket_create",
+    "ticket_move",
+    "ticket_notify",
     "ticket_refuse",
     "ticket_remove",
     "ticket_resume",
+    "ticket_still_here",
+    "ticket_transfer",
     "token_hash",
 ]

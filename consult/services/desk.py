@@ -131,6 +131,22 @@ def consultant_set_presence(*, consultant_id: int, presence: str) -> Result[None
     return Result(None, [PresenceChanged(consultant_id)])
 
 
+def consultant_set_queue_message(*, consultant_id: int, text: str) -> Result[int]:
+    """Word from the consultant to everyone waiting in their queue, and to those
+    who join later, until replaced; "" clears it. Answers how many wait now.
+
+    `text` is checked by the caller (signaling.messages: at most
+    `QUEUE_MESSAGE_MAX` characters, shown as text, never HTML).
+    """
+    Consultant.objects.filter(pk=consultant_id).update(queue_message=text)
+    waiting = Ticket.objects.filter(
+        consultant_id=consultant_id, state=Ticket.State.WAITING
+    ).count()
+    # A queue change, so that each process's hub re-reads the queue's state,
+    # which includes the message, for the callers it holds.
+    return Result(waiting, [QueueChanged(consultant_id)])
+
+
 @transaction.atomic
 def consultant_leave(*, consultant_id: int, code: int) -> Result[None]:
     """The consultant leaves for good (logout, deactivation, a new password): no

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from consult.events import Event, PresenceChanged, QueueChanged, Result
+from consult.events import Event, PresenceChanged, ProcessGone, QueueChanged, Result
 from consult.models import (
     Consultant,
     Consultation,
@@ -20,6 +20,7 @@ from consult.models import (
 )
 
 from .desk import desk_closed
+from .notify import notify_due, notify_send
 from .shared import (
     ACTIVE,
     LIVE,
@@ -34,7 +35,13 @@ from .shared import (
     process_timeout,
     refuse,
 )
-from .tickets import caller_dropped
+from .tickets import (
+    caller_dropped,
+    still_there_ask,
+    still_there_expire,
+    still_there_questions,
+    still_there_unanswered,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +51,9 @@ log = logging.getLogger(__name__)
 TOMBSTONE = timedelta(hours=1)
 
 
-def process_heartbeat(*, process: str) -> bool:
-    """This server process is alive (every `CONSULT_HEARTBEAT_SECONDS`).
+def process_heartbeat(*, process: str, channel: str = "") -> bool:
+    """This server process is alive (every `CONSULT_HEARTBEAT_SECONDS`); `channel`
+    is its own, in the hub group.
 
     False when its row was gone: another process took it for dead (a pause
     longer than the process timeout) and handed what its sockets held to the
@@ -55,9 +63,10 @@ def process_heartbeat(*, process: str) -> bool:
     alive = ServerProcess.objects.filter(pk=process, swept_at__isnull=True)
     if alive.update(heartbeat_at=now):
         return True
-    ServerProcess.objects.update_or_create(
-        pk=process, defaults={"heartbeat_at": now, "swept_at": None}
-    )
+    fields = {"heartbeat_at": now, "swept_at": None}
+    if channel:
+        fields["channel"] = channel
+    ServerProcess.objects.update_or_create(pk=process, defaults=fields)
     return False
 
 
@@ -94,6 +103,20 @@ def sweep(*, now: datetime | None = None) -> Result[None]:
         *_repair_each("ticket", waiting, lambda pk: _end_waiting(pk, cutoff, now)),
         *_repair_each("consultation", calls, lambda pk: _end_call(pk, cutoff, now)),
         *_repair_each("consultant", deskless, lambda pk: _go_offline(pk, cutoff, now)),
+        # The liveness check of long waiters (tickets.py: still_there_*).
+        *_repair_each(
+            "still-there expiry",
+            still_there_unanswered(now),
+            lambda pk: still_there_expire(pk, now),
+        ),
+        *_repair_each(
+            "still-there question",
+            still_there_questions(now),
+            lambda pk: still_there_ask(pk, now),
+        ),
+        *_repair_each(
+            "turn-near e-mail", notify_due(), lambda pk: notify_send(pk, now)
+        ),
     ]
     return Result(None, events)
 
@@ -124,10 +147,19 @@ def _end_process(pk: str, silent_since: datetime, now: datetime) -> list[Event]:
     if dead.stopped_at is not None:
         at = dead.stopped_at - grace() + process_timeout()
     events = []
-    for desk in DeskSocket.objects.filter(process=dead.pk):
+    desks = tuple(
+        DeskSocket.objects.filter(process=dead.pk).values_list(
+            "consultant_id", "channel_name"
+        )
+    )
+    for consultant_id, channel in desks:
         events += desk_closed(
-            consultant_id=desk.consultant_id, channel=desk.channel_name, at=at
+            consultant_id=consultant_id, channel=channel, at=at
         ).events
+    if dead.swept_at is None or desks:
+        # Out of the hub group and its desks' groups, once it is dead (and
+        # again for what it bound after that, while its tombstone lasts).
+        events.append(ProcessGone(dead.channel, desks))
     for channel in (
         Ticket.objects.filter(caller_process=dead.pk, state__in=LIVE)
         .exclude(caller_channel="")

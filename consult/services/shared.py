@@ -5,6 +5,7 @@ it, never by a name a client sent.
 """
 
 import hashlib
+import secrets
 from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
@@ -15,6 +16,8 @@ from consult import errors
 from consult.events import SendFrame
 from consult.models import Consultant, Consultation, Ticket
 from consult.selectors import ticket_position
+
+from .privacy import ticket_erasure
 
 WAITING = Ticket.State.WAITING
 IN_CALL = Ticket.State.IN_CALL
@@ -33,6 +36,7 @@ class QueuedPayload(TypedDict):
     position: int
     eta_seconds: int | None
     wait_range: dict[str, int] | None
+    consultant_message: str
 
 
 class ConsultantRef(TypedDict):
@@ -86,6 +90,7 @@ def queued_payload(ticket: Ticket, token: str) -> QueuedPayload:
         "position": position,
         "eta_seconds": eta,
         "wait_range": span.as_frame() if span else None,
+        "consultant_message": ticket.consultant.queue_message,
     }
 
 
@@ -127,15 +132,10 @@ def history_row(ticket: Ticket, **fields) -> Consultation:
 
 
 def end_ticket(ticket: Ticket, now: datetime) -> None:
-    """Take the ticket out of play, erasing its offer, candidates, socket and
-    address; the history keeps the rest."""
+    """Take the ticket out of play, erasing the caller's personal data, token,
+    signaling and socket from it; the history keeps what is kept."""
     Ticket.objects.filter(pk=ticket.pk).update(
-        state=Ticket.State.ENDED,
-        ended_at=now,
-        offer="",
-        candidates=[],
-        caller_channel="",
-        caller_address="",
+        state=Ticket.State.ENDED, ended_at=now, **ticket_erasure()
     )
 
 
@@ -146,9 +146,14 @@ def leave_queue(ticket: Ticket, *, outcome: str, by: str, reason: str, now) -> N
 
 
 def refuse(ticket: Ticket, *, by: str, reason: str, now: datetime) -> list[SendFrame]:
-    """Turn a waiting caller away: the history, and the `refused` frame for them."""
+    """Turn a waiting caller away: the history, and the `refused` frame for them,
+    with the `move_token` that lets them carry their join time to another queue
+    once (services.moves)."""
     leave_queue(ticket, outcome=Outcome.REFUSED, by=by, reason=reason, now=now)
-    return send(ticket.caller_channel, {"type": "refused", "reason": reason})
+    move_token = secrets.token_urlsafe(32)
+    Ticket.objects.filter(pk=ticket.pk).update(move_hash=token_hash(move_token))
+    frame = {"type": "refused", "reason": reason, "move_token": move_token}
+    return send(ticket.caller_channel, frame)
 
 
 def caller_ticket(channel: str, *, lock: bool = False) -> Ticket:

@@ -1,8 +1,11 @@
 """`/ws/call/`: the caller's socket."""
 
-from consult import services
+import math
+
+from consult import errors, services
 from consult.ice import ice_servers
 
+from ..limits import join_wait, socket_joins
 from .base import TAKEN_OVER, SignalingConsumer
 
 
@@ -12,6 +15,7 @@ class CallerConsumer(SignalingConsumer):
     role = "caller"
 
     async def open(self):
+        self.joins = socket_joins()
         await self.accept()
         self.runtime.hub.watch_lobby(self)
         consultants = await self.runtime.hub.consultants()
@@ -30,12 +34,24 @@ class CallerConsumer(SignalingConsumer):
             queued["ticket"],
             queued["position"],
             (queued["eta_seconds"], queued["wait_range"]),
+            queued["consultant_message"],
         )
 
-    async def on_join(self, consultant, name, reason, audio_only, offer):
+    async def on_join(
+        self, consultant, name, reason, audio_only, offer, altcha, move_token
+    ):
+        address = self.scope.get("client_address", "")
+        wait = join_wait(self.joins, address)
+        if wait:
+            raise errors.TooManyJoins(retry_after=math.ceil(wait))
+        service, seniority = services.ticket_create, {}
+        if move_token:
+            service, seniority = services.ticket_move, {"move_token": move_token}
         joined = await self.call_service(
-            services.ticket_create,
-            address=self.scope.get("client_address", ""),
+            service,
+            **seniority,
+            address=address,
+            proof=altcha,
             consultant_slug=consultant,
             caller_name=name,
             reason=reason,
@@ -47,6 +63,29 @@ class CallerConsumer(SignalingConsumer):
         self.watch(joined.ticket, joined.queued)
         await self.send_frame("queued", **joined.queued)
 
+    async def on_callback(self, consultant, name, contact, reason):
+        # A callback costs a write and holds personal data: it takes from the
+        # same allowance as a join.
+        address = self.scope.get("client_address", "")
+        wait = join_wait(self.joins, address)
+        if wait:
+            raise errors.TooManyJoins(retry_after=math.ceil(wait))
+        await self.call_service(
+            services.callback_request,
+            consultant_slug=consultant,
+            caller_name=name,
+            contact=contact,
+            reason=reason,
+            address=address,
+        )
+        await self.send_frame("callback_noted")
+
+    async def on_notify(self, email, place):
+        await self.call_service(
+            services.ticket_notify, channel=self.channel_name, email=email, place=place
+        )
+        await self.send_frame("notify_set", place=place)
+
     async def on_resume(self, token):
         resumption = await self.call_service(
             services.ticket_resume,
@@ -57,6 +96,15 @@ class CallerConsumer(SignalingConsumer):
         if resumption.kind == "queued":
             self.watch(resumption.ticket, resumption.payload)
         await self.send_frame(resumption.kind, **resumption.payload)
+        if resumption.answer_within is not None:
+            # The question came to the old socket: ask again on this one.
+            await self.send_frame(
+                "still_there", answer_within_seconds=resumption.answer_within
+            )
+
+    async def on_here(self):
+        await self.call_service(services.ticket_still_here, channel=self.channel_name)
+        await self.send_frame("noted")
 
     async def on_ice(self, candidate):
         if self.routes.current is not None:

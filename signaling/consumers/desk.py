@@ -8,6 +8,7 @@ from consult.ice import ice_servers
 
 from ..groups import desk_group
 from ..layers import OUTAGE_ERRORS
+from ..limits import TokenBucket
 from .base import (
     CLOSE_NOT_CONSULTANT,
     CLOSE_NOT_LOGGED_IN,
@@ -24,6 +25,9 @@ class DeskConsumer(SignalingConsumer):
 
     async def open(self):
         self.consultant = None
+        # Each change reaches every waiting caller's page: a few at once, then
+        # one a minute (docs/protocol.md, queue_message).
+        self.queue_messages = TokenBucket(1 / 60, 3)
         # Accept first: a close before accept reaches the client as a bare
         # HTTP 403, and the client could not tell 4401 from 4403.
         await self.accept()
@@ -44,15 +48,16 @@ class DeskConsumer(SignalingConsumer):
             channel=self.channel_name,
             process=self.runtime.process,
         )
-        status, callers = await database_call(selectors.desk_state)(self.consultant)
+        status, queue = await database_call(selectors.desk_state)(self.consultant)
         await self.send_frame(
             "hello",
             role="consultant",
             consultant={"slug": self.consultant.slug, "name": self.consultant.name},
             status=status,
             ice_servers=ice_servers(),
+            queue_message=self.consultant.queue_message,
         )
-        await self.send_frame("queue", callers=callers)
+        await self.send_frame("queue", **queue)
         if resumed:
             await self.send_frame("resumed", **resumed)
         await self.greeted()
@@ -90,6 +95,34 @@ class DeskConsumer(SignalingConsumer):
             services.consultant_set_presence,
             consultant_id=self.consultant.id,
             presence=status,
+        )
+
+    async def on_queue_message(self, text):
+        if not self.queue_messages.take():
+            return await self.send_error(
+                "too_fast", "Wait a little before changing the message again."
+            )
+        waiting = await self.call_service(
+            services.consultant_set_queue_message,
+            consultant_id=self.consultant.id,
+            text=text,
+        )
+        await self.send_frame("queue_message_set", text=text, waiting=waiting)
+
+    async def on_callback_done(self, callback):
+        await self.call_service(
+            services.callback_done,
+            consultant_id=self.consultant.id,
+            callback_id=callback,
+        )
+
+    async def on_transfer(self, ticket, to, note):
+        await self.call_service(
+            services.ticket_transfer,
+            consultant_id=self.consultant.id,
+            ticket_id=ticket,
+            to_slug=to,
+            note=note,
         )
 
     async def on_accept(self, ticket):

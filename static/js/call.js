@@ -3,14 +3,18 @@
  * or a dropped socket resumes with the token kept in sessionStorage.
  */
 
+import { CallbackForm } from "./callback.js";
 import { callerText } from "./callertext.js";
 import { CallView, isolate, write } from "./callview.js";
 import { chime, unlockSound } from "./chime.js";
+import { JoinProof } from "./joinproof.js";
 import { showOthers } from "./others.js";
 import { Preview } from "./preview.js";
 import { Seat } from "./seat.js";
 import { CallerSession } from "./session.js";
 import { Signaling } from "./signaling.js";
+import { StillThere } from "./stillthere.js";
+import { TurnNear } from "./turnnear.js";
 
 const page = document.querySelector("[data-call-page]");
 const slug = page.dataset.slug;
@@ -49,6 +53,19 @@ let othersShown = false;
 
 const view = new CallView(page, { otherName: () => consultantName });
 const signaling = new Signaling("/ws/call/");
+// A busy queue's proof of work, and the long waiter's "are you still there?".
+const proof = new JoinProof({ signaling, box: $("[data-join-proof]") });
+new StillThere({ signaling, dialog: $("[data-still-there]") });
+const turnNear = new TurnNear($("[data-notify]"), {
+  consultantName: page.dataset.consultantName,
+  signaling,
+});
+const callback = new CallbackForm($("[data-callback]"), {
+  signaling,
+  slug,
+  caller: () => ({ name: nameInput.value.trim(), reason: reasonInput.value.trim() }),
+  errors: TEXT.joinErrors,
+});
 const preview = new Preview({
   view,
   cameraSelect,
@@ -78,6 +95,7 @@ function setState(state, text) {
   form.hidden = state !== "idle";
   waiting.hidden = state !== "queued";
   ended.hidden = state !== "ended" && state !== "refused";
+  callback.show(["idle", "ended", "refused"].includes(state));
   const calling =
     session.phase === "call" && ["connecting", "in-call", "reconnecting"].includes(state);
   for (const part of inCallParts) part.hidden = !calling;
@@ -100,6 +118,7 @@ let waitRange = null;
 
 function showPosition(position, range) {
   positionText.textContent = String(position);
+  turnNear.update(position);
   waitRange = range;
   write(etaText, TEXT.wait(range, presence.dataset.status));
 }
@@ -117,6 +136,7 @@ function showEnd(state, title, text) {
 // --- the end of a call -------------------------------------------------------------
 
 function finish() {
+  turnNear.reset();
   session.end();
   seat.forget();
   // Closing the connection stopped the camera; the preview opens it again.
@@ -140,6 +160,7 @@ async function join(event) {
   seat.remember({ name, reason: reasonInput.value, audioOnly, token: null });
   const reason = reasonInput.value.trim();
   const fields = { consultant: slug, name, reason, audio_only: audioOnly };
+  if (moveToken) fields.move_token = moveToken;
   const joining = session.join(fields, async () => {
     await preview.settled();
     const stream = preview.stream;
@@ -182,33 +203,48 @@ function showPresence(consultants) {
   presence.textContent = status === "busy" ? "in a call" : status;
   presence.dataset.status = status;
   if (session.phase === "queued") write(etaText, TEXT.wait(waitRange, status));
-  if (othersShown) showOthers($("[data-others]"), lobby, slug);
+  if (othersShown) showOthers($("[data-others]"), lobby, slug, moveTo);
 }
 
 signaling.on("hello", (frame) => {
   serverReady = true;
   updateJoinButton();
   showPresence(frame.consultants || []);
+  // Moved here from a refusal: join at once, with the place in line carried over.
+  if (moveToken && session.phase === "idle") form.requestSubmit();
 });
 signaling.on("consultants", (frame) => showPresence(frame.consultants || []));
 
 signaling.on("queued", (frame) => {
-  seat.remember({ token: frame.token });
+  seat.remember({ token: frame.token, moveToken: null });
+  moveToken = null;
   session.queued();
   showPosition(frame.position, frame.wait_range);
+  showConsultantMessage(frame.consultant_message || "");
   setState("queued");
 });
 
 signaling.on("position", (frame) => showPosition(frame.position, frame.wait_range));
 
+/** Word from the consultant to their queue, as text; "" clears it. */
+function showConsultantMessage(text) {
+  const element = $('[data-testid="consultant-message"]');
+  write(element, text ? `${consultantName}: ${text}` : "");
+  element.hidden = !text;
+}
+signaling.on("consultant_message", (frame) => showConsultantMessage(frame.text));
+
 signaling.on("accepted", async (frame) => {
   chime([523, 659, 784]);
+  view.keepChat(frame.consultation);
+  turnNear.reset();
   const connecting = session.accepted(frame.answer);
   setState("connecting");
   await connecting;
 });
 
-signaling.on("resumed", async () => {
+signaling.on("resumed", async (frame) => {
+  view.keepChat(frame.consultation);
   setState("connecting", "Back in the call: reconnecting media…");
   await session.reconnect();
 });
@@ -227,7 +263,8 @@ signaling.on("refused", (frame) => {
   const reason = frame.reason ? `Reason: ${frame.reason}` : "No reason was given.";
   showEnd("refused", `${consultantName} could not take your call`, reason);
   othersShown = true;
-  showOthers($("[data-others]"), lobby, slug);
+  refusedMoveToken = frame.move_token || null;
+  showOthers($("[data-others]"), lobby, slug, moveTo);
 });
 
 signaling.on("hangup", (frame) => {
@@ -238,7 +275,19 @@ signaling.on("hangup", (frame) => {
   showEnd("ended", "The call has ended", text);
 });
 
+// A consultant handed this waiting caller to a colleague: the place (same
+// token, same join time) continues on the colleague's page.
+signaling.on("transferred", (frame) => {
+  const target = frame.consultant.slug;
+  new Seat(target).remember({ ...seat.recall(), moveToken: null });
+  sessionStorage.removeItem(seat.key);
+  location.assign(callPageOf(target));
+});
+
 signaling.on("cancelled", () => backToForm("You left the queue."));
+signaling.on("expired", () =>
+  backToForm("Nobody answered whether you were still there, so your place was given up. You can join again."),
+);
 
 signaling.on("error", (frame) => {
   if (frame.code === "taken_over") {
@@ -247,7 +296,14 @@ signaling.on("error", (frame) => {
     showEnd("ended", "The call has ended", "The call ended while you were disconnected.");
   } else if (frame.code === "bad_token") {
     backToForm("Your place in the queue has expired. You can join again.");
+  } else if (frame.challenge && session.phase === "joining") {
+    // A busy queue: solve its proof of work and join again (joinproof.js).
+    proof.answer(frame).then((sent) => sent || backToForm("", TEXT.joinErrors[frame.code]));
   } else if (session.phase === "joining") {
+    if (frame.code === "cannot_move") {
+      moveToken = null;
+      seat.remember({ moveToken: null });
+    }
     backToForm("", TEXT.joinErrors[frame.code] || frame.message || "Could not join.");
   } else {
     console.warn("server error", frame.code, frame.message);
@@ -303,9 +359,40 @@ $("[data-again]").addEventListener("click", async () => {
   nameInput.focus();
 });
 
+// --- moving to another consultant ------------------------------------------------
+
+// The `move_token` of the last refusal: a move to another queue keeps the join time.
+let refusedMoveToken = null;
+
+/**
+ * Another consultant's call page, beside this one: in the consulting bot's
+ * frame that is the embedded page, which alone may be framed.
+ */
+function callPageOf(target) {
+  const url = new URL(`../${encodeURIComponent(target)}/`, location.href);
+  url.search = location.search;
+  return url.href;
+}
+
+/** Go to `target`'s call page, which joins at once carrying the place in line. */
+function moveTo(target) {
+  new Seat(target).remember({
+    name: nameInput.value.trim(),
+    reason: reasonInput.value,
+    audioOnly: audioOnlyBox.checked,
+    token: null,
+    moveToken: refusedMoveToken,
+  });
+  location.assign(callPageOf(target));
+}
+
 // --- start ---------------------------------------------------------------------
 
+// Back from the link of a "your turn is near" e-mail: a fresh token for the seat.
+if (page.dataset.resumeToken) seat.remember({ token: page.dataset.resumeToken });
 const saved = seat.recall();
+// Set when this page was opened by a move from a refusal (see moveTo).
+let moveToken = saved.moveToken || null;
 nameInput.value = saved.name || "";
 reasonInput.value = saved.reason || "";
 audioOnlyBox.checked = Boolean(saved.audioOnly);

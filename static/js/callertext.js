@@ -20,6 +20,10 @@ export function callerText(consultantName) {
       queue_full: `${consultantName}'s queue is full right now. Try again later.`,
       too_many_from_address:
         "Too many people are waiting from your network right now. Try again when one of them has been served.",
+      too_many_joins: "Too many joins in a short time. Please wait a moment and try again.",
+      challenge_required: "Your browser could not finish its check before joining. Please try again.",
+      challenge_failed: "Your browser could not finish its check before joining. Please try again.",
+      cannot_move: "Your place in line could not be carried over (it is too old or was used already). You can join at the back of the queue.",
     },
     /**
      * The wait range in rounded words (docs/waits.md). `range` is the frame's

@@ -5,7 +5,11 @@
  * Everything the other side sends is written with textContent, never as HTML.
  */
 
+import { watchLevel } from "./audiolevel.js";
+
 const MAX_CHAT_CHARS = 1000;
+// A level above this reads as speaking.
+const SPEAKING_LEVEL = 0.05;
 const CONNECTION_TEXT = {
   new: "Setting up…",
   connecting: "Connecting…",
@@ -30,6 +34,10 @@ export class CallView {
     this.chatInput = root.querySelector('[data-testid="chat-input"]');
     this.chatSend = root.querySelector('[data-testid="chat-send"]');
     this.chatLog = root.querySelector('[data-testid="chat-log"]');
+    this.videos = root.querySelector("[data-videos]");
+    this.audioView = root.querySelector("[data-audio-view]");
+    this.stopLevels = [];
+    this.chatKey = null;
     this.stream = null;
     this.channel = null;
     this.muted = false;
@@ -62,11 +70,44 @@ export class CallView {
     track.addEventListener("ended", () => {
       this.remoteNote.hidden = stream.getVideoTracks().some((t) => t.readyState === "live");
     });
+    this.showAudioCall(stream);
+  }
+
+  /**
+   * A call where neither side sends video reads as an audio call: names and
+   * level meters instead of empty video frames.
+   */
+  showAudioCall(remote) {
+    this.hideAudioCall();
+    const local = this.stream;
+    const noVideo = (s) => !s || s.getVideoTracks().length === 0;
+    if (!remote || remote.getAudioTracks().length === 0 || !noVideo(local) || !noVideo(remote)) return;
+    this.audioView.querySelector("[data-audio-other]").textContent = this.otherName();
+    for (const [side, stream] of [["remote", remote], ["local", local]]) {
+      const meter = this.audioView.querySelector(`[data-level="${side}"]`);
+      const speaking = this.audioView.querySelector(`[data-speaking="${side}"]`);
+      this.stopLevels.push(
+        watchLevel(stream, (level) => {
+          meter.value = level;
+          speaking.hidden = level < SPEAKING_LEVEL;
+        }),
+      );
+    }
+    this.audioView.hidden = false;
+    this.videos.hidden = true;
+  }
+
+  hideAudioCall() {
+    for (const stop of this.stopLevels) stop();
+    this.stopLevels = [];
+    this.audioView.hidden = true;
+    this.videos.hidden = false;
   }
 
   clearRemote() {
     this.remoteVideo.srcObject = null;
     this.remoteNote.hidden = false;
+    this.hideAudioCall();
   }
 
   setConnection(state) {
@@ -112,6 +153,23 @@ export class CallView {
     ready();
   }
 
+  /**
+   * Keep this consultation's chat in the tab's session storage, so that it
+   * survives a reload of the page during the call (and shows again now);
+   * `reset()` forgets it when the call is over. Never stored elsewhere.
+   */
+  keepChat(consultation) {
+    this.chatKey = `consult.chat.${consultation}`;
+    this.chatLog.replaceChildren();
+    for (const line of readLines(this.chatKey)) this.addLine(line.who, line.text, line.kind, false);
+  }
+
+  /** The call is over: its chat is kept no longer. */
+  forgetChat() {
+    if (this.chatKey) sessionStorage.removeItem(this.chatKey);
+    this.chatKey = null;
+  }
+
   sendChat() {
     const text = this.chatInput.value.trim().slice(0, MAX_CHAT_CHARS);
     if (!text || !this.channel || this.channel.readyState !== "open") return;
@@ -132,7 +190,16 @@ export class CallView {
     if (text) this.addLine(this.otherName(), text.slice(0, MAX_CHAT_CHARS), "theirs");
   }
 
-  addLine(who, text, kind) {
+  addLine(who, text, kind, keep = true) {
+    if (keep && this.chatKey) {
+      const lines = readLines(this.chatKey);
+      lines.push({ who, text, kind });
+      try {
+        sessionStorage.setItem(this.chatKey, JSON.stringify(lines));
+      } catch {
+        // Storage full or refused: the chat still works, it just will not survive a reload.
+      }
+    }
     const item = document.createElement("li");
     item.className = kind;
     // Each in its own <bdi>: a right-to-left name or message must not
@@ -153,6 +220,15 @@ export class CallView {
     this.setChannel(null);
     this.useStream(null);
     this.connection.textContent = "";
+  }
+}
+
+function readLines(key) {
+  try {
+    const lines = JSON.parse(sessionStorage.getItem(key) || "[]");
+    return Array.isArray(lines) ? lines.filter((l) => l && typeof l.text === "string") : [];
+  } catch {
+    return [];
   }
 }
 

@@ -6,6 +6,8 @@
 
 import { CallView, isolate, write } from "./callview.js";
 import { chime, unlockOnFirstGesture, unlockSound } from "./chime.js";
+import { CallbackList } from "./deskcallbacks.js";
+import { QueueMessageForm } from "./deskmessage.js";
 import { DeskQueue } from "./deskqueue.js";
 import { openBest, stopStream } from "./media.js";
 import { ConsultantSession } from "./session.js";
@@ -32,6 +34,8 @@ let resumeTimer = null;
 let firstQueue = true;
 
 const signaling = new Signaling("/ws/desk/");
+new QueueMessageForm($("[data-queue-message]"), signaling);
+new CallbackList($("[data-callbacks]"), signaling);
 const queue = new DeskQueue({
   list: $('[data-testid="desk-queue"]'),
   template: document.getElementById("queue-item"),
@@ -44,6 +48,10 @@ const queue = new DeskQueue({
   onRefuse: (ticket, reason) => {
     showError("");
     signaling.send("refuse", { ticket, reason });
+  },
+  onTransfer: (ticket, to, note) => {
+    showError("");
+    signaling.send("transfer", { ticket, to, note });
   },
 });
 const view = new CallView(page, { otherName: () => callerName("Caller") });
@@ -119,15 +127,24 @@ function openCallMedia(video) {
   return mediaTask;
 }
 
+// The caller's reason, kept in the tab for the call's life: `resumed` after a
+// reload of the desk does not carry it.
+const reasonKey = (consultation) => `consult.reason.${consultation}`;
+
 function startCall(caller) {
   session.begin(caller);
   view.reset();
+  view.keepChat(caller.consultation);
+  const key = reasonKey(caller.consultation);
+  const reason = caller.reason || sessionStorage.getItem(key) || "";
+  sessionStorage.setItem(key, reason);
   $("[data-current-name]").textContent = caller.name;
-  $("[data-current-reason]").textContent = caller.reason || "";
+  $("[data-current-reason]").textContent = reason;
   setState("connecting");
 }
 
 function endCall(text) {
+  if (session.caller) sessionStorage.removeItem(reasonKey(session.caller.consultation));
   session.end();
   stopStream(stream);
   stream = null;
@@ -199,6 +216,9 @@ const DESK_ERRORS = {
   queue_empty: "No one is waiting.",
   ticket_gone: "That caller is no longer waiting.",
   busy: "Finish the current call first.",
+  callback_gone: "That callback was handled already.",
+  bad_transfer: "That colleague cannot take callers now (offline, or their queue is full).",
+  too_fast: "", // shown by the queue message form
 };
 
 signaling.on("error", (frame) => {
@@ -206,7 +226,7 @@ signaling.on("error", (frame) => {
     takenOver();
     return;
   }
-  showError(DESK_ERRORS[frame.code] || frame.message || "Something went wrong.");
+  showError(DESK_ERRORS[frame.code] ?? (frame.message || "Something went wrong."));
 });
 
 /**

@@ -7,8 +7,12 @@
 import { isolate, write } from "./callview.js";
 
 export class DeskQueue {
-  /** `onAccept(ticket)` and `onRefuse(ticket, reason)` act on one caller. */
-  constructor({ list, template, count, empty, onAccept, onRefuse }) {
+  /**
+   * `onAccept(ticket)`, `onRefuse(ticket, reason)` and `onTransfer(ticket,
+   * colleagueSlug, note)` act on one caller.
+   */
+  constructor({ list, template, count, empty, onAccept, onRefuse, onTransfer }) {
+    this.onTransfer = onTransfer;
     this.list = list;
     this.template = template;
     this.count = count;
@@ -62,6 +66,16 @@ export class DeskQueue {
     item
       .querySelector('[data-testid="refuse"]')
       .addEventListener("click", () => this.onRefuse(ticket, reasonInput.value.trim()));
+    const transfer = item.querySelector('[data-testid="transfer"]');
+    if (transfer) {
+      const to = item.querySelector("[data-transfer-to]");
+      const note = item.querySelector("[data-transfer-note]");
+      to.id = `transfer-to-${ticket}`;
+      note.id = `transfer-note-${ticket}`;
+      item.querySelector("[data-transfer-to-label]").htmlFor = to.id;
+      item.querySelector("[data-transfer-note-label]").htmlFor = note.id;
+      transfer.addEventListener("click", () => this.onTransfer(ticket, to.value, note.value.trim()));
+    }
     return item;
   }
 
@@ -73,6 +87,14 @@ export class DeskQueue {
     item.querySelector('[data-testid="refuse"]').setAttribute("aria-label", `Refuse ${name}`);
     write(item.querySelector("[data-refuse-label]"), `Reason for refusing ${name}`);
     item.querySelector("[data-reason]").textContent = caller.reason || "";
+    const cameFrom = item.querySelector("[data-came-from]");
+    cameFrom.hidden = !caller.came_from;
+    if (caller.came_from) {
+      const note = caller.note ? `: ${isolate(caller.note)}` : "";
+      write(cameFrom, `From ${isolate(caller.came_from.name)}${note}`);
+    }
+    const transfer = item.querySelector('[data-testid="transfer"]');
+    if (transfer) transfer.setAttribute("aria-label", `Transfer ${name}`);
     item.querySelector("[data-audio-only]").hidden = !caller.audio_only;
     item.querySelector("[data-reconnecting]").hidden = !caller.reconnecting;
     item.classList.toggle("reconnecting", Boolean(caller.reconnecting));

@@ -1,22 +1,28 @@
 /**
  * After a refusal (or the consultant going offline): the other consultants who
- * take calls now, each a link to their call page, so the caller is not stranded.
+ * take calls now, each a one-click move that keeps the caller's place in line
+ * (their original join time, docs/protocol.md: `move_token`), so the caller
+ * is never stranded.
  */
 
 const LABEL = { online: "online", busy: "in a call", away: "away" };
 
-export function showOthers(panel, consultants, ownSlug) {
+/** `onMove(slug)` runs when the caller picks a consultant. */
+export function showOthers(panel, consultants, ownSlug, onMove) {
   const others = consultants.filter((c) => c.slug !== ownSlug && c.status !== "offline");
   const items = others.map((consultant) => {
-    const link = document.createElement("a");
-    link.href = `/call/${encodeURIComponent(consultant.slug)}/`;
+    const button = document.createElement("button");
+    button.type = "button";
+    button.dataset.testid = "move-to";
+    button.dataset.slug = consultant.slug;
     const name = document.createElement("bdi");
     name.textContent = consultant.name;
-    link.append(name, ` (${LABEL[consultant.status] || consultant.status})`);
+    button.append("Wait for ", name, ` (${LABEL[consultant.status] || consultant.status}), keeping your place in line`);
+    button.addEventListener("click", () => onMove(consultant.slug));
     const item = document.createElement("li");
-    item.append(link);
+    item.append(button);
     return item;
   });
-  panel.querySelector("[data-others-list]").replaceChildren(...items);
+  panel.querySelector('[data-testid="move-options"]').replaceChildren(...items);
   panel.hidden = items.length === 0;
 }

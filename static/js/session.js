@@ -78,6 +78,7 @@ class CallSession {
     this.phase = "idle";
     this.view.setChannel(null);
     this.view.clearRemote();
+    this.view.forgetChat();
   }
 }
 

@@ -71,3 +71,16 @@ def test_audio_only_call_carries_audio_and_no_video(new_page, consultant):
     expect_media_flowing(desk, "audio")
     assert inbound(caller)["video"] is None
     assert inbound(desk)["video"] is None
+    # It reads as an audio call: who is there and a level meter, not an empty
+    # video frame saying "No call yet".
+    for page, other in ((caller, consultant.name), (desk, "Bo Caller")):
+        view = page.get_by_test_id("audio-call")
+        expect(view).to_be_visible()
+        expect(view).to_contain_text(other)
+        expect(page.get_by_test_id("remote-video")).to_be_hidden()
+        expect(page.get_by_text("No call yet")).to_be_hidden()
+        # The fake microphone beeps: the other side's meter moves.
+        page.wait_for_function(
+            """() => document.querySelector('[data-level="remote"]').value > 0""",
+            timeout=15_000,
+        )

@@ -50,6 +50,8 @@ def test_reload_while_waiting_keeps_the_place(new_page, consultant):
 def test_reload_during_a_call_comes_back_in_call_with_media(new_page, consultant):
     desk, caller = connect_call(new_page, consultant)
     expect_media_flowing(desk, "video")
+    send_chat(caller, "Before the reload")
+    expect(desk.get_by_test_id("chat-log")).to_contain_text("Before the reload")
 
     caller.reload()
 
@@ -57,12 +59,16 @@ def test_reload_during_a_call_comes_back_in_call_with_media(new_page, consultant
     expect_state(desk, "in-call")
     expect_media_flowing(caller, "video")
     expect_media_flowing(desk, "video")
+    # The conversation so far is still there.
+    expect(caller.get_by_test_id("chat-log")).to_contain_text("Before the reload")
     send_chat(caller, "Back again")
     expect(desk.get_by_test_id("chat-log")).to_contain_text("Back again")
 
 
 def test_desk_reload_during_a_call_comes_back_in_call_with_media(new_page, consultant):
     desk, caller = connect_call(new_page, consultant)
+    send_chat(caller, "Said before the desk reloaded")
+    expect(desk.get_by_test_id("chat-log")).to_contain_text("Said before")
 
     desk.reload()
 
@@ -70,6 +76,15 @@ def test_desk_reload_during_a_call_comes_back_in_call_with_media(new_page, consu
     expect_state(caller, "in-call")
     expect_media_flowing(desk, "video")
     expect_media_flowing(caller, "video")
+    # The chat and the caller's reason survive the reload.
+    expect(desk.get_by_test_id("chat-log")).to_contain_text("Said before")
+    expect(desk.locator("[data-current-reason]")).to_have_text(
+        "A question about my bill"
+    )
+    # Over when the call is: nothing of it stays in the tab.
+    desk.get_by_test_id("hangup").click()
+    expect_state(desk, "ended")
+    assert desk.evaluate("() => sessionStorage.length") == 0
 
 
 def test_a_dropped_socket_during_a_call_reconnects_and_resumes(new_page, consultant):

@@ -5,6 +5,7 @@ pictures the README shows; otherwise they go to a scratch directory.
 """
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,11 @@ def test_pages_look_right_on_a_laptop_and_fit_a_phone(new_page, demo, shots):
     second = open_call_page(new_page(viewport=PHONE), "ada")
     join(second, "Blaise Pascal", reason="Probability homework", audio_only=True)
     expect(second.get_by_test_id("queue-position")).to_have_text("2")
+    desk.get_by_test_id("queue-message-input").fill(
+        "Running about 10 minutes late today, thanks for waiting!"
+    )
+    desk.get_by_test_id("queue-message-send").click()
+    expect(second.get_by_test_id("consultant-message")).to_be_visible()
     assert second.evaluate(FITS_WIDTH)
     picture(second, shots / "call-waiting.png")
 
@@ -98,6 +104,16 @@ def test_pages_look_right_on_a_laptop_and_fit_a_phone(new_page, demo, shots):
     expect(first.get_by_test_id("chat-log")).to_contain_text("your proof")
     picture(first, shots / "call-in-call.png")
     picture(desk, shots / "desk.png")
+
+    # Refused, Blaise is not stranded: a colleague, keeping the place in line.
+    queue_items(desk).first.get_by_label(re.compile("Reason for refusing")).fill(
+        "Sorry, I only take maths proofs today."
+    )
+    queue_items(desk).first.get_by_test_id("refuse").click()
+    expect_state(second, "refused")
+    expect(second.get_by_test_id("move-to")).to_have_count(1)
+    assert second.evaluate(FITS_WIDTH)
+    picture(second, shots / "call-refused.png")
 
     for page in (lobby, first, desk):
         page.set_viewport_size(PHONE)

@@ -13,6 +13,19 @@ from tests.factories import ANSWER, OFFER, accept, join, make_consultant
 pytestmark = pytest.mark.django_db
 
 
+def refused_frame(events, channel: str) -> dict:
+    """The `refused` frame sent to `channel`, which carries a move token."""
+    [frame] = [
+        e.frame
+        for e in events
+        if isinstance(e, SendFrame)
+        and e.channel == channel
+        and e.frame["type"] == "refused"
+    ]
+    assert frame["move_token"]
+    return frame
+
+
 def test_join_queues_caller_at_next_free_position(consultant):
     _, first = join(consultant, "c1")
     ticket, second = join(consultant, "c2", name="Bob")
@@ -134,9 +147,7 @@ def test_refuse_tells_the_caller_and_keeps_history(consultant):
     result = services.ticket_refuse(
         consultant_id=consultant.id, ticket_id=str(ticket.id), reason="Fully booked"
     )
-    assert (
-        SendFrame("c1", {"type": "refused", "reason": "Fully booked"}) in result.events
-    )
+    assert refused_frame(result.events, "c1")["reason"] == "Fully booked"
     ticket.refresh_from_db()
     assert (
         ticket.state == "ended" and ticket.offer == "" and ticket.caller_channel == ""
@@ -363,10 +374,7 @@ def test_consultant_without_desk_goes_offline_after_grace_and_callers_are_told(
     result = services.sweep(now=timezone.now() + timedelta(seconds=6))
     consultant.refresh_from_db()
     assert consultant.presence == "offline"
-    assert (
-        SendFrame("c1", {"type": "refused", "reason": services.OFFLINE_REASON})
-        in result.events
-    )
+    assert refused_frame(result.events, "c1")["reason"] == services.OFFLINE_REASON
 
 
 def test_dead_process_sockets_enter_grace_then_end(consultant, settings):

@@ -62,6 +62,7 @@ async def desk_socket(username: str):
     assert connected
     hello = await communicator.receive_json_from(TIMEOUT)
     assert hello["type"] == "hello", hello
+    communicator.hello = hello
     queue = await communicator.receive_json_from(TIMEOUT)
     assert queue["type"] == "queue"
     return communicator

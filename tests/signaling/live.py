@@ -48,20 +48,24 @@ def database_url(settings_dict: dict) -> str:
 
 
 @contextmanager
-def running_servers(count: int, log_dir: Path, redis_url: str):
+def running_servers(count: int, log_dir: Path, redis_url: str, **overrides: str):
     """`count` servers on this test's database, each answering; killed on exit,
-    their logs printed (pytest shows them when the test failed)."""
+    their logs printed (pytest shows them when the test failed). `overrides`
+    adds or replaces variables of their environment."""
     env = server_env(
         database_url=database_url(connection.settings_dict),
         redis_url=redis_url,
         secret_key=settings.SECRET_KEY,
-        # Channel names of this test alone, and short liveness timings.
-        CHANNEL_PREFIX=f"test-{uuid.uuid4().hex[:12]}",
-        CONSULT_GRACE_SECONDS="3",
-        CONSULT_HEARTBEAT_SECONDS="0.5",
-        CONSULT_PROCESS_TIMEOUT_SECONDS="2",
-        # A process killed with -9 leaves its last lines in the log.
-        PYTHONUNBUFFERED="1",
+        **{
+            # Channel names of this test alone, and short liveness timings.
+            "CHANNEL_PREFIX": f"test-{uuid.uuid4().hex[:12]}",
+            "CONSULT_GRACE_SECONDS": "3",
+            "CONSULT_HEARTBEAT_SECONDS": "0.5",
+            "CONSULT_PROCESS_TIMEOUT_SECONDS": "2",
+            # A process killed with -9 leaves its last lines in the log.
+            "PYTHONUNBUFFERED": "1",
+            **overrides,
+        },
     )
     servers = [Server(f"server-{i}", log_dir, env) for i in range(count)]
     try:
@@ -164,7 +168,7 @@ async def set_up_call(caller_server, desk_server):
     desk = await Peer.open(desk_server, "/ws/desk/", cookie)
     hello = await desk.expect("hello")
     assert hello["consultant"]["slug"] == "ada"
-    assert await desk.receive() == {"type": "queue", "callers": []}
+    assert await desk.receive() == {"type": "queue", "callers": [], "callbacks": []}
 
     caller = await Peer.open(caller_server, "/ws/call/")
     hello = await caller.expect("hello")

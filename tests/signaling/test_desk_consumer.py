@@ -62,8 +62,13 @@ async def test_opening_a_desk_says_hello_then_queue_and_goes_online(ada):
         "role": "consultant",
         "consultant": {"slug": "ada", "name": "Ada"},
         "status": "online",
+        "queue_message": "",
     }
-    assert (await desk.receive_json_from(TIMEOUT)) == {"type": "queue", "callers": []}
+    assert (await desk.receive_json_from(TIMEOUT)) == {
+        "type": "queue",
+        "callers": [],
+        "callbacks": [],
+    }
     lobby = await receive_type(caller, "consultants")
     assert lobby["consultants"][0]["status"] == "online"
     await caller.send_json_to(
@@ -81,6 +86,8 @@ async def test_opening_a_desk_says_hello_then_queue_and_goes_online(ada):
         "audio_only",
         "waiting_seconds",
         "reconnecting",
+        "came_from",
+        "note",
     }
     assert (entry["name"], entry["reason"], entry["reconnecting"]) == (
         "<img src=x onerror=alert(1)>",

@@ -952,6 +952,7 @@ async def test_a_logout_after_a_redis_restart_still_closes_the_desk(
     status, _ = await asyncio.to_thread(desk.browser.post, a, "/accounts/logout/", [])
     assert status == 302
     refused = await caller.frame("refused", wait=AT_ONCE)
+    assert refused.pop("move_token")
     assert refused == {"type": "refused", "reason": OFFLINE_REASON}
     assert await desk.closed(AT_ONCE) == NOT_LOGGED_IN
     await site.converged(waiting=0, calls=0, desks=0, present=0)
@@ -1003,6 +1004,7 @@ async def test_a_killed_desk_process_refuses_the_waiting_caller_after_grace(pair
 
     await pair.kill(b)
     refused = await caller.frame("refused", wait=SHORT.heals_within)
+    assert refused.pop("move_token")
     assert refused == {"type": "refused", "reason": OFFLINE_REASON}
     assert time.monotonic() - pair.fault_at >= PROCESS_TIMEOUT + GRACE - 1
     await pair.converged(waiting=0, calls=0, desks=0, present=0)
@@ -1083,6 +1085,7 @@ async def test_an_operator_removing_a_caller_tells_the_caller_and_desk_at_once(p
         # A push within the merge window of the last one waits for its end.
         desk.frame("queue", until=callers(), wait=AT_ONCE + COALESCE),
     )
+    assert refused.pop("move_token")
     assert refused == {
         "type": "refused",
         "reason": "An operator removed you from the queue.",
@@ -1103,6 +1106,7 @@ async def test_a_logout_on_the_other_process_closes_the_desk_at_once(pair):
         desk.closed(AT_ONCE), caller.frame("refused", wait=AT_ONCE)
     )
     assert code == NOT_LOGGED_IN
+    assert refused.pop("move_token")
     assert refused == {"type": "refused", "reason": OFFLINE_REASON}
     await pair.converged(waiting=0, calls=0, desks=0, present=0)
     # The old session opens no desk on either process.
@@ -1141,6 +1145,7 @@ async def test_a_deactivation_on_the_other_process_closes_the_desk_at_once(pair)
     )
     assert code == NOT_CONSULTANT
     assert hangup == {"type": "hangup", "by": "consultant", "reason": "left"}
+    assert refused.pop("move_token")
     assert refused == {"type": "refused", "reason": OFFLINE_REASON}
     await pair.converged(waiting=0, calls=0, desks=0, present=0)
     assert await pair.read(consultation_of, call) == ("completed", "consultant", "left")

@@ -30,6 +30,8 @@ def test_join_is_cleaned_and_undeclared_fields_dropped():
         "reason": "",
         "audio_only": False,
         "offer": {"type": "offer", "sdp": OFFER},
+        "altcha": "",
+        "move_token": "",
     }
 
 

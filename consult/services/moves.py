@@ -1,0 +1,96 @@
+"""A caller keeps their seniority across queues: a move after a refusal, a transfer.
+
+A caller is placed by when they first joined (`Ticket.created_at`), not at the
+back of the new queue. A move is allowed once per refusal (or offline event,
+which refuses too), within `CONSULT_MOVE_SECONDS`, to another queue: leaving
+and joining again gives no such right, so nobody can jump ahead that way.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from consult import errors
+from consult.events import QueueChanged, Result
+from consult.models import Consultant, Presence, Ticket
+
+from .shared import WAITING, consultant_ref, queued_payload, send, token_hash
+from .tickets import Joined, ticket_create
+
+
+@transaction.atomic
+def ticket_move(*, move_token: str, consultant_slug: str, **join) -> Result[Joined]:
+    """Join `consultant_slug`'s queue as `ticket_create` does (same keywords),
+    placed by the join time of the refused ticket that `move_token` names.
+
+    Raises `CannotMove` when the token names no refused ticket, was used, is
+    older than `CONSULT_MOVE_SECONDS`, or names a ticket of that same queue;
+    then whatever `ticket_create` raises (and the right to move is kept).
+    """
+    old = (
+        Ticket.objects.select_for_update(of=("self",))
+        .select_related("consultant")
+        .filter(move_hash=token_hash(move_token), state=Ticket.State.ENDED)
+        .first()
+    )
+    now = timezone.now()
+    window = timedelta(seconds=settings.CONSULT_MOVE_SECONDS)
+    if old is None or old.ended_at < now - window:
+        raise errors.CannotMove
+    if old.consultant.slug == consultant_slug:
+        raise errors.CannotMove
+    Ticket.objects.filter(pk=old.pk).update(move_hash="")
+    created = ticket_create(consultant_slug=consultant_slug, **join)
+    ticket = created.value.ticket
+    # `created_at` is set on insert (auto_now_add): an update is the way to
+    # give the ticket its original place.
+    Ticket.objects.filter(pk=ticket.pk).update(
+        created_at=old.created_at, came_from=old.consultant
+    )
+    ticket.created_at, ticket.came_from = old.created_at, old.consultant
+    joined = Joined(ticket, queued_payload(ticket, created.value.queued["token"]))
+    # Not at the tail: the callers behind it move down.
+    return Result(joined, [QueueChanged(ticket.consultant_id)])
+
+
+@transaction.atomic
+def ticket_transfer(
+    *, consultant_id: int, ticket_id: str, to_slug: str, note: str
+) -> Result[None]:
+    """Hand a caller waiting in this consultant's queue to a colleague's, with a
+    note the colleague's desk shows; the caller keeps their join time and is
+    told (`transferred`). Raises `TicketGone`, or `BadTransfer` when the
+    colleague is unknown, this consultant, offline or full.
+    """
+    ticket = (
+        Ticket.objects.select_for_update(of=("self",))
+        .filter(pk=ticket_id, consultant_id=consultant_id, state=WAITING)
+        .first()
+    )
+    if ticket is None:
+        raise errors.TicketGone
+    colleague = (
+        Consultant.objects.select_for_update(of=("self",))
+        .serving()
+        .filter(slug=to_slug)
+        .exclude(pk=consultant_id)
+        .first()
+    )
+    if colleague is None or colleague.presence == Presence.OFFLINE:
+        raise errors.BadTransfer
+    if colleague.tickets.filter(state=WAITING).count() >= colleague.max_queue:
+        raise errors.BadTransfer
+    Ticket.objects.filter(pk=ticket.pk).update(
+        consultant=colleague, came_from_id=consultant_id, transfer_note=note
+    )
+    frame = {"type": "transferred", "consultant": consultant_ref(colleague)}
+    return Result(
+        None,
+        [
+            *send(ticket.caller_channel, frame),
+            QueueChanged(consultant_id),
+            QueueChanged(colleague.id),
+        ],
+    )

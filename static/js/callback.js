@@ -1,0 +1,42 @@
+/**
+ * "Call me back instead": the caller leaves a phone number or an e-mail
+ * address for the consultant's next free moment (`callback`).
+ */
+
+export class CallbackForm {
+  /** `details` holds the form; `caller()` gives `{name, reason}` from the join form. */
+  constructor(details, { signaling, slug, caller, errors }) {
+    this.details = details;
+    this.form = details.querySelector("[data-callback-form]");
+    this.contact = details.querySelector("[data-callback-contact]");
+    this.result = details.querySelector("[data-callback-result]");
+    this.form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const { name, reason } = caller();
+      const contact = this.contact.value.trim();
+      if (!name || contact.length < 3) {
+        this.result.textContent = !name
+          ? "Please enter your name in the form above first."
+          : "Please enter a phone number or an e-mail address.";
+        return;
+      }
+      this.pending = true;
+      signaling.send("callback", { consultant: slug, name, contact, reason });
+    });
+    signaling.on("callback_noted", () => {
+      this.pending = false;
+      this.contact.value = "";
+      this.result.textContent = "Thank you: you will be called back.";
+    });
+    signaling.on("error", (frame) => {
+      if (!this.pending) return;
+      this.pending = false;
+      this.result.textContent = errors[frame.code] || frame.message || "That did not work.";
+    });
+  }
+
+  /** Offered when not waiting or in a call. */
+  show(visible) {
+    this.details.hidden = !visible;
+  }
+}

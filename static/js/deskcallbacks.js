@@ -1,0 +1,52 @@
+/**
+ * The desk's list of callers who asked to be called back (`queue` frames'
+ * `callbacks`), each with a "Done" button that removes it (`callback_done`).
+ * Everything is written as text.
+ */
+
+export class CallbackList {
+  constructor(section, signaling) {
+    this.section = section;
+    this.list = section.querySelector('[data-testid="callback-list"]');
+    signaling.on("queue", (frame) => this.render(frame.callbacks || []));
+    this.send = (id) => signaling.send("callback_done", { callback: id });
+  }
+
+  render(callbacks) {
+    const items = callbacks.map((callback) => {
+      const item = document.createElement("li");
+      item.className = "callback-item";
+      const who = document.createElement("strong");
+      who.append(bdi(callback.name));
+      const contact = document.createElement("span");
+      contact.className = "contact";
+      contact.append(bdi(callback.contact));
+      const minutes = Math.floor(callback.waiting_seconds / 60);
+      const since = document.createElement("span");
+      since.className = "waited";
+      since.textContent = `asked ${minutes} min ago`;
+      item.append(who, " ", contact, " ", since);
+      if (callback.reason) {
+        const reason = document.createElement("p");
+        reason.className = "reason";
+        reason.textContent = callback.reason;
+        item.append(reason);
+      }
+      const done = document.createElement("button");
+      done.type = "button";
+      done.textContent = "Done";
+      done.setAttribute("aria-label", `Done: called back ${callback.name}`);
+      done.addEventListener("click", () => this.send(callback.callback));
+      item.append(done);
+      return item;
+    });
+    this.list.replaceChildren(...items);
+    this.section.hidden = items.length === 0;
+  }
+}
+
+function bdi(text) {
+  const element = document.createElement("bdi");
+  element.textContent = text;
+  return element;
+}

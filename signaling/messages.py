@@ -248,6 +248,10 @@ CONSULTANT = _COMMON | {
     "refuse": {"ticket": ticket_id, "reason": OptionalField(REASON, "")},
     "queue_message": {"text": text(0, QUEUE_MESSAGE_MAX, multiline=True)},
     "callback_done": {"callback": record_id},
+    "transfer_call": {
+        "to": pattern(_SLUG, "a consultant's slug"),
+        "note": OptionalField(text(0, QUEUE_MESSAGE_MAX, multiline=True), ""),
+    },
     "transfer": {
         "ticket": ticket_id,
         "to": pattern(_SLUG, "a consultant's slug"),

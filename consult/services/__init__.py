@@ -21,6 +21,7 @@ from .calls import (
     consultation_end,
     consultation_media_connected,
     consultation_relay,
+    consultation_transfer,
     ticket_accept,
 )
 from .desk import (
@@ -69,6 +70,7 @@ __all__ = [
     "consultation_end_by_operator",
     "consultation_media_connected",
     "consultation_relay",
+    "consultation_transfer",
     "desk_closed",
     "desk_opened",
     "notify_due",

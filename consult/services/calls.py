@@ -1,4 +1,5 @@
-"""A consultation from accept to hang-up: the answer, the relay, the media report."""
+"""A consultation from accept to hang-up: the answer, the relay, the media report,
+and a transfer to a colleague."""
 
 from typing import Any, TypedDict
 
@@ -20,6 +21,9 @@ from .shared import (
     end_call,
     hangup,
     history_row,
+    issue_move_token,
+    send,
+    transfer_target,
 )
 
 
@@ -170,3 +174,34 @@ def consultation_end(*, channel: str, party: str) -> Result[int]:
     end_call(call, outcome=Outcome.COMPLETED, by=party, reason="", now=timezone.now())
     events = hangup(other, call.id, party)
     return Result(call.id, [*events, PresenceChanged(call.consultant_id)])
+
+
+@transaction.atomic
+def consultation_transfer(
+    *, consultant_id: int, channel: str, to_slug: str, note: str
+) -> Result[int]:
+    """Hand the caller of this desk's call to a colleague (`to_slug`), with a
+    note for them. The call ends (completed, by the consultant, reason
+    "Transferred to NAME"); both parties get `transferred` {consultant}, the
+    caller with a `move_token` that joins the colleague's queue at their
+    original join time (services.moves). The value is the consultation's id.
+    Raises `NotInCall`, or `BadTransfer` as `transfer_target` does.
+    """
+    call = _active_call(channel, Party.CONSULTANT, lock=True)
+    colleague = transfer_target(consultant_id=consultant_id, to_slug=to_slug)
+    caller_channel = call.ticket.caller_channel
+    end_call(
+        call,
+        outcome=Outcome.COMPLETED,
+        by=Party.CONSULTANT,
+        reason=f"Transferred to {colleague.name}",
+        now=timezone.now(),
+    )
+    move_token = issue_move_token(call.ticket, note=note)
+    to = consultant_ref(colleague)
+    told = {"type": "transferred", "consultant": to, "move_token": move_token}
+    frames = [
+        *send(caller_channel, told, call=call.id, stale_route=True, ends_call=True),
+        *send(channel, {"type": "transferred", "consultant": to}),
+    ]
+    return Result(call.id, [*frames, PresenceChanged(consultant_id)])

@@ -14,9 +14,16 @@ from django.utils import timezone
 
 from consult import errors
 from consult.events import QueueChanged, Result
-from consult.models import Consultant, Presence, Ticket
+from consult.models import Ticket
 
-from .shared import WAITING, consultant_ref, queued_payload, send, token_hash
+from .shared import (
+    WAITING,
+    consultant_ref,
+    queued_payload,
+    send,
+    token_hash,
+    transfer_target,
+)
 from .tickets import Joined, ticket_create
 
 
@@ -47,7 +54,9 @@ def ticket_move(*, move_token: str, consultant_slug: str, **join) -> Result[Join
     # `created_at` is set on insert (auto_now_add): an update is the way to
     # give the ticket its original place.
     Ticket.objects.filter(pk=ticket.pk).update(
-        created_at=old.created_at, came_from=old.consultant
+        created_at=old.created_at,
+        came_from=old.consultant,
+        transfer_note=old.transfer_note,
     )
     ticket.created_at, ticket.came_from = old.created_at, old.consultant
     joined = Joined(ticket, queued_payload(ticket, created.value.queued["token"]))
@@ -71,17 +80,7 @@ def ticket_transfer(
     )
     if ticket is None:
         raise errors.TicketGone
-    colleague = (
-        Consultant.objects.select_for_update(of=("self",))
-        .serving()
-        .filter(slug=to_slug)
-        .exclude(pk=consultant_id)
-        .first()
-    )
-    if colleague is None or colleague.presence == Presence.OFFLINE:
-        raise errors.BadTransfer
-    if colleague.tickets.filter(state=WAITING).count() >= colleague.max_queue:
-        raise errors.BadTransfer
+    colleague = transfer_target(consultant_id=consultant_id, to_slug=to_slug)
     Ticket.objects.filter(pk=ticket.pk).update(
         consultant=colleague, came_from_id=consultant_id, transfer_note=note
     )

@@ -14,7 +14,7 @@ from django.db.models import Case, Value, When
 
 from consult import errors
 from consult.events import SendFrame
-from consult.models import Consultant, Consultation, Ticket
+from consult.models import Consultant, Consultation, Presence, Ticket
 from consult.selectors import ticket_position
 
 from .privacy import ticket_erasure
@@ -150,8 +150,7 @@ def refuse(ticket: Ticket, *, by: str, reason: str, now: datetime) -> list[SendF
     with the `move_token` that lets them carry their join time to another queue
     once (services.moves)."""
     leave_queue(ticket, outcome=Outcome.REFUSED, by=by, reason=reason, now=now)
-    move_token = secrets.token_urlsafe(32)
-    Ticket.objects.filter(pk=ticket.pk).update(move_hash=token_hash(move_token))
+    move_token = issue_move_token(ticket)
     frame = {"type": "refused", "reason": reason, "move_token": move_token}
     return send(ticket.caller_channel, frame)
 
@@ -188,3 +187,30 @@ def hangup(channel: str, call: int, by: str, **fields) -> list[SendFrame]:
     """`hangup` {by, reason?} for the other party: the call and its route are over."""
     frame = {"type": "hangup", "by": by, **fields}
     return send(channel, frame, call=call, stale_route=True, ends_call=True)
+
+
+def transfer_target(*, consultant_id: int, to_slug: str) -> Consultant:
+    """The colleague a caller may be handed to, locked: serving, not this
+    consultant, not offline, with room in their queue; else `BadTransfer`."""
+    colleague = (
+        Consultant.objects.select_for_update(of=("self",))
+        .serving()
+        .filter(slug=to_slug)
+        .exclude(pk=consultant_id)
+        .first()
+    )
+    if colleague is None or colleague.presence == Presence.OFFLINE:
+        raise errors.BadTransfer
+    if colleague.tickets.filter(state=WAITING).count() >= colleague.max_queue:
+        raise errors.BadTransfer
+    return colleague
+
+
+def issue_move_token(ticket: Ticket, *, note: str = "") -> str:
+    """An ended ticket's right to carry its join time to another queue once
+    (services.moves), as the token its caller gets; `note` goes with it."""
+    token = secrets.token_urlsafe(32)
+    Ticket.objects.filter(pk=ticket.pk).update(
+        move_hash=token_hash(token), transfer_note=note
+    )
+    return token

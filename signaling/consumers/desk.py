@@ -116,6 +116,17 @@ class DeskConsumer(SignalingConsumer):
             callback_id=callback,
         )
 
+    async def on_transfer_call(self, to, note):
+        self.routes.forget()
+        call = await self.call_service(
+            services.consultation_transfer,
+            consultant_id=self.consultant.id,
+            channel=self.channel_name,
+            to_slug=to,
+            note=note,
+        )
+        self.routes.end(call)
+
     async def on_transfer(self, ticket, to, note):
         await self.call_service(
             services.ticket_transfer,

@@ -279,7 +279,14 @@ signaling.on("hangup", (frame) => {
 // token, same join time) continues on the colleague's page.
 signaling.on("transferred", (frame) => {
   const target = frame.consultant.slug;
-  new Seat(target).remember({ ...seat.recall(), moveToken: null });
+  if (frame.move_token) {
+    // Transferred during a call: this call is over, and a new place waits in
+    // the colleague's queue at the original join time.
+    finish();
+    new Seat(target).remember({ ...seat.recall(), token: null, moveToken: frame.move_token });
+  } else {
+    new Seat(target).remember({ ...seat.recall(), moveToken: null });
+  }
   sessionStorage.removeItem(seat.key);
   location.assign(callPageOf(target));
 });

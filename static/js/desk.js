@@ -153,6 +153,17 @@ function endCall(text) {
   acceptNext.focus();
 }
 
+// The caller of the call goes to a colleague's queue, keeping their join time.
+const callTransfer = $("[data-call-transfer]");
+if (callTransfer) {
+  callTransfer.querySelector('[data-testid="transfer"]').addEventListener("click", () => {
+    showError("");
+    const to = callTransfer.querySelector("[data-transfer-to]").value;
+    const note = callTransfer.querySelector("[data-transfer-note]").value.trim();
+    signaling.send("transfer_call", { to, note });
+  });
+}
+
 // --- frames from the server ---------------------------------------------------------
 
 signaling.on("hello", (frame) => {
@@ -199,6 +210,11 @@ signaling.on("peer", (frame) => {
   } else if (frame.state === "back") {
     setState("connecting", `${isolate(caller.name)} is back: reconnecting media…`);
   }
+});
+
+signaling.on("transferred", (frame) => {
+  if (callTransfer) callTransfer.open = false;
+  endCall(`${callerName("The caller")} was transferred to ${isolate(frame.consultant.name)}.`);
 });
 
 signaling.on("hangup", (frame) => {

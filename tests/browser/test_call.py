@@ -3,6 +3,7 @@
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import off_the_loop
 from tests.browser.pages import (
     expect_media_flowing,
     expect_state,
@@ -13,6 +14,7 @@ from tests.browser.pages import (
     queue_items,
     send_chat,
 )
+from tests.factories import make_consultant
 
 pytestmark = pytest.mark.browser
 
@@ -84,3 +86,32 @@ def test_audio_only_call_carries_audio_and_no_video(new_page, consultant):
             """() => document.querySelector('[data-level="remote"]').value > 0""",
             timeout=15_000,
         )
+
+
+def test_a_caller_transferred_during_a_call_waits_for_the_colleague_first(
+    new_page, consultant, django_db_blocker
+):
+    with django_db_blocker.unblock():
+        colleague = off_the_loop(
+            make_consultant, f"{consultant.slug}-expert", presence="offline"
+        )
+    expert = open_desk(new_page(), colleague.slug)
+    desk, caller = connect_call(new_page, consultant)
+    # Lou joins the colleague's queue after Bo joined Ada's.
+    later = open_call_page(new_page(), colleague.slug)
+    join(later, "Later Lou")
+
+    panel = desk.locator("[data-call-transfer]")
+    panel.get_by_text("Transfer to a colleague…").click()
+    panel.get_by_label("To").select_option(colleague.slug)
+    panel.get_by_label("Note for them").fill("Pension question")
+    panel.get_by_test_id("transfer").click()
+
+    expect_state(desk, "ended")
+    caller.wait_for_url(f"**/call/{colleague.slug}/")
+    expect_state(caller, "queued")
+    expect(caller.get_by_test_id("queue-position")).to_have_text("1")
+    expect(later.get_by_test_id("queue-position")).to_have_text("2")
+    first = queue_items(expert).first
+    expect(first).to_contain_text("Bo Caller")
+    expect(first).to_contain_text(f"From {consultant.name}: Pension question")

@@ -6,7 +6,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.utils import timezone
 
-from consult.models import Ticket
+from consult.models import Consultation, Ticket
 from tests.factories import make_consultant
 from tests.signaling.conftest import caller_socket, desk_socket, receive_type
 from tests.signaling.test_caller_consumer import expect_error, join_frame
@@ -188,5 +188,55 @@ async def test_a_desk_cannot_transfer_another_consultants_caller(floor):
         {"type": "transfer", "ticket": queued["ticket"], "to": "alan"}
     )
     await expect_error(ada, "ticket_gone")
+    for socket in (ada, caller):
+        await socket.disconnect()
+
+
+async def test_a_caller_transferred_during_a_call_joins_the_colleague_in_their_place(
+    floor,
+):
+    ada, grace = await desk_socket("ada"), await desk_socket("grace")
+    caller, _ = await queued_caller("ada", "Early Eve")
+    later, _ = await queued_caller("grace", "Later Lou")
+    await ada.send_json_to({"type": "accept"})
+    taken = await receive_type(ada, "caller")
+
+    await ada.send_json_to(
+        {"type": "transfer_call", "to": "grace", "note": "Pension question"}
+    )
+
+    told = await receive_type(caller, "transferred")
+    assert told["consultant"] == {"slug": "grace", "name": "Grace"}
+    assert (await receive_type(ada, "transferred"))["consultant"]["slug"] == "grace"
+    call = await Consultation.objects.aget(pk=taken["consultation"])
+    assert (call.outcome, call.ended_by) in {
+        ("completed", "consultant"),
+        ("failed", "consultant"),
+    }
+    assert call.end_reason == "Transferred to Grace"
+    # The caller's page joins Grace's queue with the token: ahead of Lou.
+    await caller.send_json_to(
+        join_frame(consultant="grace", name="Early Eve", move_token=told["move_token"])
+    )
+    assert (await receive_type(caller, "queued"))["position"] == 1
+    callers = []
+    while len(callers) != 2:
+        callers = (await receive_type(grace, "queue"))["callers"]
+    assert callers[0]["name"] == "Early Eve"
+    assert callers[0]["came_from"] == {"slug": "ada", "name": "Ada"}
+    assert callers[0]["note"] == "Pension question"
+    for socket in (ada, grace, caller, later):
+        await socket.disconnect()
+
+
+async def test_a_call_transfer_to_nobody_keeps_the_call(floor):
+    ada = await desk_socket("ada")
+    caller, _ = await queued_caller("ada", "Stay")
+    await ada.send_json_to({"type": "accept"})
+    taken = await receive_type(ada, "caller")
+    await ada.send_json_to({"type": "transfer_call", "to": "ada"})
+    await expect_error(ada, "bad_transfer")
+    call = await Consultation.objects.aget(pk=taken["consultation"])
+    assert call.outcome == "active"
     for socket in (ada, caller):
         await socket.disconnect()

@@ -5,7 +5,9 @@ from django.db import transaction
 
 from consult import errors
 from consult.events import QueueChanged, Result
-from consult.models import Callback, Consultant
+from consult.models import Callback
+
+from .shared import serving_consultant
 
 
 @transaction.atomic
@@ -26,12 +28,7 @@ def callback_request(
     `max_queue` callbacks open; `TooManyFromAddress` beyond
     `CONSULT_MAX_WAITING_PER_ADDRESS` open callbacks from one address.
     """
-    consultant = (
-        Consultant.objects.select_for_update(of=("self",))
-        .serving()
-        .filter(slug=consultant_slug)
-        .first()
-    )
+    consultant = serving_consultant(consultant_slug)
     if consultant is None:
         raise errors.UnknownConsultant
     if address:

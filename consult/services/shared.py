@@ -189,17 +189,24 @@ def hangup(channel: str, call: int, by: str, **fields) -> list[SendFrame]:
     return send(channel, frame, call=call, stale_route=True, ends_call=True)
 
 
+def serving_consultant(slug: str) -> Consultant | None:
+    """The active consultant with `slug`, locked: joins, callbacks and transfers
+    to one consultant are serialised on this row, so their caps hold under races."""
+    return (
+        Consultant.objects.select_for_update(of=("self",))
+        .serving()
+        .filter(slug=slug)
+        .first()
+    )
+
+
 def transfer_target(*, consultant_id: int, to_slug: str) -> Consultant:
     """The colleague a caller may be handed to, locked: serving, not this
     consultant, not offline, with room in their queue; else `BadTransfer`."""
-    colleague = (
-        Consultant.objects.select_for_update(of=("self",))
-        .serving()
-        .filter(slug=to_slug)
-        .exclude(pk=consultant_id)
-        .first()
-    )
-    if colleague is None or colleague.presence == Presence.OFFLINE:
+    colleague = serving_consultant(to_slug)
+    if colleague is None or colleague.pk == consultant_id:
+        raise errors.BadTransfer
+    if colleague.presence == Presence.OFFLINE:
         raise errors.BadTransfer
     if colleague.tickets.filter(state=WAITING).count() >= colleague.max_queue:
         raise errors.BadTransfer

@@ -42,6 +42,7 @@ from .shared import (
     queued_payload,
     refuse,
     send,
+    serving_consultant,
     token_hash,
 )
 
@@ -117,13 +118,7 @@ def ticket_create(
         _lock_address(address)
         if _waiting_from(address) >= settings.CONSULT_MAX_WAITING_PER_ADDRESS:
             raise errors.TooManyFromAddress
-    # The lock serialises joins per consultant, so max_queue holds under races.
-    consultant = (
-        Consultant.objects.select_for_update(of=("self",))
-        .serving()
-        .filter(slug=consultant_slug)
-        .first()
-    )
+    consultant = serving_consultant(consultant_slug)
     if consultant is None:
         raise errors.UnknownConsultant
     if consultant.presence == Presence.OFFLINE:

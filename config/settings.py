@@ -231,6 +231,8 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 # --- The consultation service -----------------------------------------------
 # How long a party whose socket dropped may come back (contract: 30 s).
 CONSULT_GRACE_SECONDS = float(env("CONSULT_GRACE_SECONDS", "30"))
+# Callbacks nobody handled are deleted by purge_history after this many days.
+CONSULT_CALLBACK_DAYS = int(env("CONSULT_CALLBACK_DAYS", "14"))
 # How long a refused caller may carry their join time to another queue.
 CONSULT_MOVE_SECONDS = float(env("CONSULT_MOVE_SECONDS", "600"))
 # How often each server process proves it is alive and sweeps expired graces;

@@ -297,6 +297,9 @@ class ConsultationAdmin(ReadOnlyAdmin):
 # user's password and log in as them. Staff who are not superusers keep
 # the rest: names, e-mail, active or not.
 GRANTING_USER_FIELDS = ["is_superuser", "is_staff", "groups", "user_permissions"]
+# The fields that prove who an account is: whoever sets another user's
+# e-mail can reset that user's password through it, and so log in as them.
+IDENTITY_USER_FIELDS = ["username", "email"]
 
 admin.site.unregister(User)
 admin.site.unregister(Group)
@@ -308,6 +311,8 @@ class GuardedUserAdmin(UserAdmin):
         fields = list(super().get_readonly_fields(request, obj))
         if not request.user.is_superuser:
             fields += GRANTING_USER_FIELDS
+            if obj is not None and obj.pk != request.user.pk:
+                fields += IDENTITY_USER_FIELDS
         return fields
 
     def has_change_permission(self, request, obj=None):

@@ -197,7 +197,7 @@ def consultation_transfer(
         reason=f"Transferred to {colleague.name}",
         now=timezone.now(),
     )
-    move_token = issue_move_token(call.ticket, note=note)
+    move_token = issue_move_token(call.ticket, note=note, to_slug=colleague.slug)
     to = consultant_ref(colleague)
     told = {"type": "transferred", "consultant": to, "move_token": move_token}
     frames = [

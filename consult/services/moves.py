@@ -19,9 +19,9 @@ from consult.models import Ticket
 from .shared import (
     WAITING,
     consultant_ref,
+    move_hash,
     queued_payload,
     send,
-    token_hash,
     transfer_target,
 )
 from .tickets import Joined, ticket_create
@@ -36,19 +36,24 @@ def ticket_move(*, move_token: str, consultant_slug: str, **join) -> Result[Join
     older than `CONSULT_MOVE_SECONDS`, or names a ticket of that same queue;
     then whatever `ticket_create` raises (and the right to move is kept).
     """
+    # A transfer's token names its queue; a refusal's fits any other.
+    hashes = [move_hash(move_token), move_hash(move_token, consultant_slug)]
     old = (
         Ticket.objects.select_for_update(of=("self",))
-        .select_related("consultant")
-        .filter(move_hash=token_hash(move_token), state=Ticket.State.ENDED)
+        .select_related("consultant", "came_from")
+        .filter(move_hash__in=hashes, state=Ticket.State.ENDED)
         .first()
     )
     now = timezone.now()
     window = timedelta(seconds=settings.CONSULT_MOVE_SECONDS)
     if old is None or old.ended_at < now - window:
         raise errors.CannotMove
-    if old.consultant.slug == consultant_slug:
+    # Not back to the queue that refused them, nor to the one before it (a
+    # refusal there and one here must not lead back to the front).
+    refused_by = {old.consultant.slug, old.came_from.slug if old.came_from else ""}
+    if consultant_slug in refused_by:
         raise errors.CannotMove
-    Ticket.objects.filter(pk=old.pk).update(move_hash="")
+    Ticket.objects.filter(pk=old.pk).update(move_hash="", transfer_note="")
     created = ticket_create(consultant_slug=consultant_slug, **join)
     ticket = created.value.ticket
     # `created_at` is set on insert (auto_now_add): an update is the way to

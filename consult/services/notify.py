@@ -1,12 +1,14 @@
 """ "Your turn is near" by e-mail: sent once, when a waiting caller reaches the
 place they chose, with a link that brings them back to their seat."""
 
+import hashlib
 import logging
 import secrets
 from datetime import datetime
 
 from django.conf import settings
 from django.core import signing
+from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
@@ -20,9 +22,14 @@ from .shared import WAITING, caller_ticket, token_hash
 
 log = logging.getLogger(__name__)
 
-# The signed link in the e-mail names the ticket; it is good for this long.
+# The signed link in the e-mail names the ticket; it is good for this long,
+# and once.
 RETURN_LINK_SALT = "consult.return-to-seat"
 RETURN_LINK_SECONDS = 3600
+# An address the caller typed is not confirmed: so that nobody can use the
+# queue to mail others, an address gets at most one e-mail in this time, and
+# the e-mail holds no text the caller wrote.
+PER_RECIPIENT_SECONDS = 24 * 3600
 
 
 def ticket_notify(*, channel: str, email: str, place: int) -> Result[None]:
@@ -68,6 +75,10 @@ def notify_send(pk, now: datetime) -> list:
     if position > ticket.notify_place:
         return []
     Ticket.objects.filter(pk=pk).update(notified_at=now)
+    recipient = hashlib.sha256(ticket.notify_email.lower().encode()).hexdigest()
+    if not cache.add(f"notify-to:{recipient}", 1, PER_RECIPIENT_SECONDS):
+        log.info("turn-near e-mail skipped: that address had one lately")
+        return []
     link = settings.CONSULT_PUBLIC_URL.rstrip("/") + reverse(
         "return_to_seat",
         args=[
@@ -78,7 +89,7 @@ def notify_send(pk, now: datetime) -> list:
     where = "next" if position == 1 else f"number {position}"
     subject = f"You are {where} in line for {ticket.consultant.name}"
     body = (
-        f"Hello {ticket.caller_name},\n\n"
+        "Hello,\n\n"
         f"You are {where} in line for {ticket.consultant.name}. "
         f"Keep your consultation page open, or go back to it here:\n\n{link}\n\n"
         "The link works for an hour, while you are still in the queue."
@@ -114,9 +125,12 @@ def seat_from_link(signed: str) -> Ticket:
 def seat_return(*, signed: str) -> Result[tuple[str, str]]:
     """Give the caller of a return link a fresh resume token for their seat:
     `(consultant slug, token)`. The old token stops working, so a link cannot
-    be used to hold a seat from two places. Raises `BadToken` as
-    `seat_from_link` does."""
+    be used to hold a seat from two places, and the link works once. Raises
+    `BadToken` as `seat_from_link` does, or when the link was used."""
     ticket = seat_from_link(signed)
+    used = hashlib.sha256(signed.encode()).hexdigest()
+    if not cache.add(f"seat-link-used:{used}", 1, RETURN_LINK_SECONDS):
+        raise errors.BadToken
     ticket = (
         Ticket.objects.select_for_update(of=("self",))
         .select_related("consultant")

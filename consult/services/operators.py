@@ -50,7 +50,12 @@ def ticket_remove(*, ticket_id: str) -> Result[None]:
     )
     if ticket is None:
         raise errors.TicketGone("That ticket is no longer waiting.")
+    # Staff removed them, maybe for cause: no place to carry elsewhere.
     events = refuse(
-        ticket, by=Party.OPERATOR, reason=REMOVED_REASON, now=timezone.now()
+        ticket,
+        by=Party.OPERATOR,
+        reason=REMOVED_REASON,
+        now=timezone.now(),
+        movable=False,
     )
     return Result(None, [*events, QueueChanged(ticket.consultant_id)])

@@ -17,7 +17,7 @@ from django.db.models import CharField, QuerySet, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
-from consult.models import Consultation, Ticket
+from consult.models import Callback, Consultation, Ticket
 
 # An ended ticket's token hash: unique as the column needs, and no token's.
 ERASED_MARK = "erased:"
@@ -43,11 +43,13 @@ def ticket_erasure() -> dict:
 
 @dataclass(frozen=True)
 class Purged:
-    """What a purge did: consultations anonymised, ended tickets erased and deleted."""
+    """What a purge did: consultations anonymised, ended tickets erased and
+    deleted, callbacks left unhandled past `CONSULT_CALLBACK_DAYS` deleted."""
 
     anonymised: int
     tickets_erased: int
     tickets_deleted: int
+    callbacks_deleted: int = 0
 
 
 def _ended(calls: QuerySet[Consultation]) -> QuerySet[Consultation]:
@@ -98,4 +100,7 @@ def history_purge(*, now: datetime | None = None) -> Purged:
         **ticket_erasure()
     )
     deleted, _ = ended.filter(ended_at__lt=now - ENDED_TICKETS_KEPT).delete()
-    return Purged(anonymised, erased, deleted)
+    # A callback nobody handled holds a name and a phone number: not forever.
+    stale = now - timedelta(days=settings.CONSULT_CALLBACK_DAYS)
+    callbacks, _ = Callback.objects.filter(created_at__lt=stale).delete()
+    return Purged(anonymised, erased, deleted, callbacks)

@@ -145,13 +145,16 @@ def leave_queue(ticket: Ticket, *, outcome: str, by: str, reason: str, now) -> N
     history_row(ticket, ended_at=now, ended_by=by, end_reason=reason, outcome=outcome)
 
 
-def refuse(ticket: Ticket, *, by: str, reason: str, now: datetime) -> list[SendFrame]:
+def refuse(
+    ticket: Ticket, *, by: str, reason: str, now: datetime, movable: bool = True
+) -> list[SendFrame]:
     """Turn a waiting caller away: the history, and the `refused` frame for them,
     with the `move_token` that lets them carry their join time to another queue
-    once (services.moves)."""
+    once (services.moves) unless not `movable` (an operator removed them)."""
     leave_queue(ticket, outcome=Outcome.REFUSED, by=by, reason=reason, now=now)
-    move_token = issue_move_token(ticket)
-    frame = {"type": "refused", "reason": reason, "move_token": move_token}
+    frame = {"type": "refused", "reason": reason}
+    if movable:
+        frame["move_token"] = issue_move_token(ticket)
     return send(ticket.caller_channel, frame)
 
 
@@ -213,11 +216,17 @@ def transfer_target(*, consultant_id: int, to_slug: str) -> Consultant:
     return colleague
 
 
-def issue_move_token(ticket: Ticket, *, note: str = "") -> str:
+def issue_move_token(ticket: Ticket, *, note: str = "", to_slug: str = "") -> str:
     """An ended ticket's right to carry its join time to another queue once
-    (services.moves), as the token its caller gets; `note` goes with it."""
+    (services.moves), as the token its caller gets; `note` goes with it. With
+    `to_slug` the token is good for that consultant's queue only."""
     token = secrets.token_urlsafe(32)
     Ticket.objects.filter(pk=ticket.pk).update(
-        move_hash=token_hash(token), transfer_note=note
+        move_hash=move_hash(token, to_slug), transfer_note=note
     )
     return token
+
+
+def move_hash(token: str, to_slug: str = "") -> str:
+    """The stored form of a move token, bound to a queue when `to_slug` is set."""
+    return token_hash(f"{token}:{to_slug}" if to_slug else token)

@@ -81,6 +81,10 @@ class CallerConsumer(SignalingConsumer):
         await self.send_frame("callback_noted")
 
     async def on_notify(self, email, place):
+        # An e-mail to an address the caller typed: as dear as a join.
+        wait = join_wait(self.joins, self.scope.get("client_address", ""))
+        if wait:
+            raise errors.TooManyJoins(retry_after=math.ceil(wait))
         await self.call_service(
             services.ticket_notify, channel=self.channel_name, email=email, place=place
         )

@@ -217,3 +217,29 @@ def test_caller_addresses_only_with_the_permission_made_for_it(client, bob):
     client.force_login(viewer)
     detail = client.get(f"/admin/consult/ticket/{ticket.pk}/change/")
     assert ADDRESS in detail.content.decode()
+
+
+def test_staff_cannot_change_another_users_email_to_reset_their_password(
+    client, bob
+):
+    """Setting bob's e-mail to one's own, then resetting his password through
+    it, would be a takeover by another route."""
+    mallory = staff("mallory", "view_user", "change_user")
+    client.force_login(mallory)
+    page = client.get(f"/admin/auth/user/{bob.user.pk}/change/")
+    assert not editable_fields(page) & {"email", "username"}
+    own = client.get(f"/admin/auth/user/{mallory.pk}/change/")
+    assert "email" in editable_fields(own)
+
+    client.post(
+        f"/admin/auth/user/{bob.user.pk}/change/",
+        {
+            "username": "bob",
+            "email": "mallory@evil.example",
+            "is_active": "on",
+            "date_joined_0": "2026-01-01",
+            "date_joined_1": "00:00:00",
+        },
+    )
+    bob.user.refresh_from_db()
+    assert bob.user.email == ""

@@ -1,12 +1,16 @@
 """Callbacks' limits, the turn-near e-mail and the link back to the seat."""
 
 import re
+import uuid
+from datetime import timedelta
 
 import pytest
 from django.core import mail, signing
+from django.utils import timezone
 
 from consult import errors, services
 from consult.models import Callback, Ticket
+from consult.services import privacy
 from consult.services.notify import RETURN_LINK_SALT
 from tests.factories import join, make_consultant
 
@@ -42,7 +46,9 @@ def test_the_turn_near_email_is_sent_once_when_the_place_is_reached(
 ):
     join(consultant, "c1", name="First")
     join(consultant, "c2", name="Second")
-    services.ticket_notify(channel="c2", email="second@example.com", place=1)
+    # The cache outlives a test: each run mails an address of its own.
+    address = f"second-{uuid.uuid4().hex}@example.com"
+    services.ticket_notify(channel="c2", email=address, place=1)
 
     # Mailed once the mark is committed (the test's transaction never is).
     with django_capture_on_commit_callbacks(execute=True):
@@ -55,7 +61,9 @@ def test_the_turn_near_email_is_sent_once_when_the_place_is_reached(
             services.sweep()
 
     [message] = mail.outbox
-    assert message.to == ["second@example.com"]
+    assert message.to == [address]
+    # Nothing the caller typed goes into a mail to an unconfirmed address.
+    assert "Second" not in message.body
     assert message.subject == "You are next in line for Ada"
     link = re.search(r"http\S+/call/ada/back/\S+/", message.body)
     assert link
@@ -90,6 +98,8 @@ def test_the_return_link_gives_the_seat_back_with_a_fresh_token(consultant, clie
 
     back = client.post(url)
     assert back.status_code == 302 and back["Location"] == "/call/ada/"
+    # Once: whoever else has the mail cannot take the seat with it later.
+    assert client.post(url).status_code == 410
     call_page = client.get("/call/ada/")
     token = re.search(rb'data-resume-token="([^"]+)"', call_page.content).group(1)
     assert "no-store" in call_page["Cache-Control"]
@@ -131,3 +141,27 @@ def test_an_admin_marks_callbacks_handled_through_the_service(consultant, admin_
     )
     assert response.status_code == 302
     assert not Callback.objects.exists()
+
+
+def test_an_address_gets_one_email_a_day_however_many_tickets_name_it(
+    consultant, django_capture_on_commit_callbacks
+):
+    victim = f"Victim-{uuid.uuid4().hex}@Example.com"
+    for channel in ("c1", "c2"):
+        join(consultant, channel)
+        services.ticket_notify(channel=channel, email=victim, place=2)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.sweep()
+    assert len(mail.outbox) == 1
+
+
+def test_callbacks_nobody_handled_are_purged_on_schedule(consultant, settings):
+    settings.CONSULT_CALLBACK_DAYS = 14
+    ask = dict(consultant_slug="ada", caller_name="Cal", contact="555-0100", reason="")
+    services.callback_request(**ask)
+    services.callback_request(**ask)
+    Callback.objects.filter(pk=Callback.objects.first().pk).update(
+        created_at=timezone.now() - timedelta(days=15)
+    )
+    assert privacy.history_purge().callbacks_deleted == 1
+    assert Callback.objects.count() == 1

@@ -1085,7 +1085,6 @@ async def test_an_operator_removing_a_caller_tells_the_caller_and_desk_at_once(p
         # A push within the merge window of the last one waits for its end.
         desk.frame("queue", until=callers(), wait=AT_ONCE + COALESCE),
     )
-    assert refused.pop("move_token")
     assert refused == {
         "type": "refused",
         "reason": "An operator removed you from the queue.",

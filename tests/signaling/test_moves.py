@@ -240,3 +240,43 @@ async def test_a_call_transfer_to_nobody_keeps_the_call(floor):
     assert call.outcome == "active"
     for socket in (ada, caller):
         await socket.disconnect()
+
+
+async def test_refusals_in_turn_do_not_lead_back_to_the_front_of_the_first_queue(
+    floor,
+):
+    ada, grace = await desk_socket("ada"), await desk_socket("grace")
+    mia, _, move_token = await refused_caller(ada, "ada", "Mia")
+    await mia.send_json_to(
+        join_frame(consultant="grace", name="Mia", move_token=move_token)
+    )
+    moved = await receive_type(mia, "queued")
+    await grace.send_json_to({"type": "refuse", "ticket": moved["ticket"]})
+    again = (await receive_type(mia, "refused"))["move_token"]
+
+    await mia.send_json_to(join_frame(consultant="ada", name="Mia", move_token=again))
+    await expect_error(mia, "cannot_move")
+    await mia.send_json_to(join_frame(consultant="alan", name="Mia", move_token=again))
+    assert (await receive_type(mia, "queued"))["position"] == 1
+    for socket in (ada, grace, mia):
+        await socket.disconnect()
+
+
+async def test_a_call_transfers_token_is_good_for_the_chosen_colleague_only(floor):
+    ada = await desk_socket("ada")
+    caller, _ = await queued_caller("ada", "Eve")
+    await ada.send_json_to({"type": "accept"})
+    await receive_type(ada, "caller")
+    await ada.send_json_to({"type": "transfer_call", "to": "grace"})
+    token = (await receive_type(caller, "transferred"))["move_token"]
+
+    await caller.send_json_to(
+        join_frame(consultant="alan", name="Eve", move_token=token)
+    )
+    await expect_error(caller, "cannot_move")
+    await caller.send_json_to(
+        join_frame(consultant="grace", name="Eve", move_token=token)
+    )
+    await receive_type(caller, "queued")
+    for socket in (ada, caller):
+        await socket.disconnect()

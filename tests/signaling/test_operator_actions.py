@@ -73,6 +73,8 @@ async def test_remove_from_queue_refuses_the_caller_and_updates_the_desk(ada):
     assert status == 302
     refused = await receive_type(caller, "refused")
     assert refused["reason"]
+    # Removed by staff, perhaps for cause: no place to carry to another queue.
+    assert "move_token" not in refused
     assert (await receive_type(desk, "queue"))["callers"] == []
     ticket = await Ticket.objects.aget(pk=queued["ticket"])
     assert ticket.state == "ended"

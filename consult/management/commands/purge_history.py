@@ -19,5 +19,6 @@ class Command(BaseCommand):
             f"anonymised {purged.anonymised} consultations older than "
             f"{settings.CONSULT_HISTORY_RETENTION_DAYS} days; erased "
             f"{purged.tickets_erased} and deleted {purged.tickets_deleted} "
-            "ended tickets"
+            f"ended tickets; deleted {purged.callbacks_deleted} callbacks older "
+            f"than {settings.CONSULT_CALLBACK_DAYS} days"
         )

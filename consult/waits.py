@@ -7,7 +7,8 @@ on the live queue (`selectors.wait_range_estimator`) and on a replayed history
 A caller at place `p` waits for the rest of the call in progress (if any) and
 for `p - 1` whole calls of the callers ahead. Each whole call is drawn from the
 consultant's last handling times; the rest of the call in progress from those
-that lasted longer than it has so far, minus what has elapsed. The range is the
+that lasted longer than it has so far, minus what has elapsed (or, for a call
+longer than all of them, from the whole history again). The range is the
 25th to 75th percentile of that sum: the empirical quartiles when one term
 decides it, the normal approximation of a sum of independent terms otherwise.
 """
@@ -65,8 +66,9 @@ def wait_range(
     terms: list[list[float]] = [list(handling_seconds)] * ahead
     if elapsed_seconds is not None:
         rest = [h - elapsed_seconds for h in handling_seconds if h > elapsed_seconds]
-        # A call longer than any before it may end at any moment: no time left.
-        terms.append(rest or [0.0])
+        # A call longer than any before it says nothing of when it ends: its
+        # rest is taken to be like a whole call, not "any moment now".
+        terms.append(rest or list(handling_seconds))
     if len(terms) == 1 and len(terms[0]) == 1:
         low = high = terms[0][0]
     elif len(terms) == 1:

@@ -17,6 +17,15 @@ from .base import (
     SignalingConsumer,
 )
 
+# Each change of a consultant's word to their queue reaches every waiting
+# caller's page: a few at once, then one a minute, per consultant however many
+# desk sockets they open (per server process; docs/protocol.md, queue_message).
+QUEUE_MESSAGE_LIMITS: dict[int, TokenBucket] = {}
+
+
+def queue_messages(consultant_id: int) -> TokenBucket:
+    return QUEUE_MESSAGE_LIMITS.setdefault(consultant_id, TokenBucket(1 / 60, 3))
+
 
 class DeskConsumer(SignalingConsumer):
     """`/ws/desk/`: a logged-in consultant takes callers from their queue."""
@@ -25,9 +34,6 @@ class DeskConsumer(SignalingConsumer):
 
     async def open(self):
         self.consultant = None
-        # Each change reaches every waiting caller's page: a few at once, then
-        # one a minute (docs/protocol.md, queue_message).
-        self.queue_messages = TokenBucket(1 / 60, 3)
         # Accept first: a close before accept reaches the client as a bare
         # HTTP 403, and the client could not tell 4401 from 4403.
         await self.accept()
@@ -98,7 +104,7 @@ class DeskConsumer(SignalingConsumer):
         )
 
     async def on_queue_message(self, text):
-        if not self.queue_messages.take():
+        if not queue_messages(self.consultant.id).take():
             return await self.send_error(
                 "too_fast", "Wait a little before changing the message again."
             )

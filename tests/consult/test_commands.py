@@ -38,13 +38,24 @@ def test_seed_demo_is_for_debug_only_and_idempotent(settings, capsys):
     assert "demo-password" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("weak", ["1", "password", "short"])
+@pytest.mark.parametrize(
+    "weak", ["1", "password", "short", "adalovelace1", "80217734912"]
+)
 def test_createconsultant_refuses_a_weak_password_and_creates_nothing(weak):
     with pytest.raises(CommandError, match="Password refused"):
-        call_command("createconsultant", "ada", "--password", weak)
+        call_command(
+            "createconsultant", "adalovelace1", "--name", "Ada", "--password", weak
+        )
 
     assert not Consultant.objects.exists()
-    assert not get_user_model().objects.filter(username="ada").exists()
+    assert not get_user_model().objects.exists()
+
+
+@pytest.mark.parametrize("username", ["bad user!", "", "ad<a>"])
+def test_createconsultant_refuses_a_bad_username_and_creates_nothing(username):
+    with pytest.raises(CommandError, match="Username refused"):
+        call_command("createconsultant", username, "--password", "a-long-pass-42")
+    assert not get_user_model().objects.exists()
 
 
 def test_createconsultant_checks_the_password_from_the_environment(monkeypatch):

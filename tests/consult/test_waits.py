@@ -38,8 +38,11 @@ def test_the_call_in_progress_counts_only_what_is_left_of_calls_that_lasted_long
     ) == WaitRange(60, 120)
 
 
-def test_a_call_longer_than_any_before_may_end_any_moment():
-    assert wait_range(handling_seconds=SPREAD, position=1, elapsed_seconds=400) == NOW
+def test_a_call_longer_than_any_before_is_not_any_moment_now():
+    """Nothing says when such a call ends: its rest counts as a whole call."""
+    assert wait_range(
+        handling_seconds=SPREAD, position=1, elapsed_seconds=400
+    ) == WaitRange(120, 240)
 
 
 def test_several_terms_add_up_by_the_normal_approximation():

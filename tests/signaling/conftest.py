@@ -9,6 +9,7 @@ from django.test import Client
 
 from config.asgi import application
 from signaling import runtime
+from signaling.consumers.desk import QUEUE_MESSAGE_LIMITS
 from tests.factories import PASSWORD
 
 ORIGIN = (b"origin", b"http://testserver")
@@ -23,6 +24,8 @@ async def fresh_runtime():
     locks, so every test gets a new layer instance too.
     """
     channel_layers.backends.clear()
+    # Per-process allowances outlive a test; ids are reused after a flush.
+    QUEUE_MESSAGE_LIMITS.clear()
     layer = get_channel_layer()
     if hasattr(layer, "flush"):
         await layer.flush()

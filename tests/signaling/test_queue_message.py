@@ -90,11 +90,14 @@ async def test_bad_text_is_refused_and_changes_nothing(ada, text):
     await desk.disconnect()
 
 
-async def test_changes_are_rate_limited(ada):
+async def test_changes_are_rate_limited_per_consultant(ada):
     desk = await desk_socket("ada")
     for n in range(3):
         await desk.send_json_to({"type": "queue_message", "text": f"note {n}"})
         await receive_type(desk, "queue_message_set")
+    # A new desk socket does not bring a new allowance.
+    await desk.disconnect()
+    desk = await desk_socket("ada")
     await desk.send_json_to({"type": "queue_message", "text": "one too many"})
     await expect_error(desk, "too_fast")
     consultant = await Consultant.objects.aget(slug="ada")

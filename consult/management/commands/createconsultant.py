@@ -34,6 +34,13 @@ class Command(BaseCommand):
         self, *args, username, name, slug, title, max_queue, password, **options
     ):
         User = get_user_model()
+        username = User.normalize_username(username.strip())
+        try:
+            User.username_validator(username)
+        except ValidationError as error:
+            raise CommandError(
+                "Username refused, nothing created: " + " ".join(error.messages)
+            ) from None
         if User.objects.filter(username=username).exists():
             raise CommandError(f"A user named {username!r} exists already.")
         name = name or username

@@ -170,10 +170,19 @@ def picker(request, notice: str = ""):
 @require_safe
 def call(request, slug):
     """The call page in the embedded layout; the picker for a consultant that
-    is unknown or that this site may not offer."""
+    is unknown or that this site may not offer.
+
+    `follow=1` marks a caller the business itself sent on (a move after a
+    refusal, a transfer): they follow inside the frame to any consultant who
+    takes calls. The site's list says whom it offers, not where the business
+    may hand its callers (docs/embed.md).
+    """
     site, host_given, _carry = _embed_context(request)
     consultant = Consultant.objects.serving().filter(slug=slug[:50]).first()
-    if consultant is None or (site is not None and not embed.offers(site, consultant)):
+    following = request.GET.get("follow") == "1"
+    if consultant is None or (
+        site is not None and not following and not embed.offers(site, consultant)
+    ):
         return picker(request, notice="That consultant cannot be reached here.")
     response = _render(
         request,
@@ -181,7 +190,7 @@ def call(request, slug):
         {"consultant": consultant, "embed_host": site.origin if site else ""},
     )
     origins = embed.frame_ancestors(
-        site=site, host_given=host_given, consultant=consultant
+        site=site, host_given=host_given, consultant=None if following else consultant
     )
     return _framable(response, origins)
 

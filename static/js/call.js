@@ -378,6 +378,9 @@ let refusedMoveToken = null;
 function callPageOf(target) {
   const url = new URL(`../${encodeURIComponent(target)}/`, location.href);
   url.search = location.search;
+  // Sent on by the business: followed in the frame whichever consultants the
+  // site lists (consult/embed_views.py).
+  if (url.pathname.startsWith("/embed/")) url.searchParams.set("follow", "1");
   return url.href;
 }
 

@@ -242,6 +242,14 @@ def test_a_consultant_the_site_may_not_offer_shows_its_picker(client, sites):
     assert ancestors(response) == [CLINIC]
 
 
+def test_a_caller_sent_on_by_the_business_follows_to_any_consultant(client, sites):
+    """A move or transfer to someone the site does not list stays in the frame."""
+    response = client.get("/embed/call/ada/", {"host": CLINIC, "follow": "1"})
+
+    assert "data-call-page" in response.content.decode()
+    assert ancestors(response) == [CLINIC]
+
+
 def test_embedded_call_page_is_the_call_page_without_the_site_header(client, sites):
     text = client.get("/embed/call/ada/", {"host": SHOP, "lang": "xx-junk!"}).content
     text = text.decode()

@@ -219,9 +219,7 @@ def test_caller_addresses_only_with_the_permission_made_for_it(client, bob):
     assert ADDRESS in detail.content.decode()
 
 
-def test_staff_cannot_change_another_users_email_to_reset_their_password(
-    client, bob
-):
+def test_staff_cannot_change_another_users_email_to_reset_their_password(client, bob):
     """Setting bob's e-mail to one's own, then resetting his password through
     it, would be a takeover by another route."""
     mallory = staff("mallory", "view_user", "change_user")

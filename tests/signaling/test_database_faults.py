@@ -53,7 +53,7 @@ def reconnect_for_teardown(transactional_db):
     And the pool, whose reconnection attempts back off during an outage, starts
     afresh for the tests after it, and for this one: a pool that earlier tests
     grew to its maximum (40 racing joins) takes longer than the pool's timeout
-    to replace that many cut connections (a known gap: README, DATABASE_POOL_TIMEOUT)."""
+    to replace that many cut connections (a known gap: README, the pool timeout)."""
     if connection.settings_dict["OPTIONS"].get("pool"):
         connection.close_pool()
     yield

@@ -166,16 +166,18 @@ Estimate = tuple[int | None, WaitRange | None]
 
 
 def wait_estimator(
-    consultant_id: int, *, now: datetime | None = None
+    consultant_id: int, *, now: datetime | None = None, presence: str | None = None
 ) -> Callable[[int], Estimate]:
     """A function from position (1 = next) to (eta_seconds, wait range).
 
     Both are None while the consultant is not `online` or without enough
     history (consult/waits.py); `eta_seconds` is the middle of the range.
+    `presence` is the consultant's, when the caller has read it already.
     """
-    presence = Consultant.objects.values_list("presence", flat=True).get(
-        pk=consultant_id
-    )
+    if presence is None:
+        presence = Consultant.objects.values_list("presence", flat=True).get(
+            pk=consultant_id
+        )
     if presence != Presence.ONLINE:
         return lambda position: (None, None)
     history = handling_seconds(consultant_id)
@@ -199,11 +201,15 @@ def wait_estimator(
     return estimate
 
 
-def queue_message(consultant_id: int) -> str:
-    """The consultant's word to their queue ("" when there is none)."""
-    return Consultant.objects.values_list("queue_message", flat=True).get(
+def waiting_state(consultant_id: int) -> tuple[list[str], Callable, str]:
+    """What a queue's waiting callers are told: the order (ticket ids, next
+    first), the estimate by position (`wait_estimator`) and the consultant's
+    word to the queue ("" when none), with one read of the consultant."""
+    presence, message = Consultant.objects.values_list("presence", "queue_message").get(
         pk=consultant_id
     )
+    estimate = wait_estimator(consultant_id, presence=presence)
+    return waiting_order(consultant_id), estimate, message
 
 
 def waiting_order(consultant_id: int) -> list[str]:

@@ -185,7 +185,9 @@ class Hub:
         if not watchers:
             return
 
-        order, estimate, message = await database_call(_waiting_state)(consultant_id)
+        order, estimate, message = await database_call(selectors.waiting_state)(
+            consultant_id
+        )
         index = {ticket: i + 1 for i, ticket in enumerate(order)}
         for consumer, ticket in watchers.items():
             position = index.get(ticket)
@@ -209,15 +211,6 @@ class Hub:
                 "wait_range": current[1][1],
             }
             await _send(consumer, json.dumps(frame))
-
-
-def _waiting_state(consultant_id: int):
-    """What waiting callers are told: the order, the estimate, the message."""
-    return (
-        selectors.waiting_order(consultant_id),
-        selectors.wait_estimator(consultant_id),
-        selectors.queue_message(consultant_id),
-    )
 
 
 async def _send(consumer, text: str) -> None:

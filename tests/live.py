@@ -13,7 +13,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -231,3 +232,15 @@ class Redis(Process):
         with socket.create_connection((HOST, self.port), timeout=5) as conn:
             conn.sendall(name + b"\r\n")
             return conn.recv(64).split(b"\r\n", 1)[0]
+
+
+@contextmanager
+def started_redis(log_dir: Path, ports: range) -> Iterator[Redis]:
+    """A started `Redis` of a test's own, on a free port of `ports` (a range no
+    other suite uses), killed when the test is done."""
+    server = Redis(log_dir, free_port(ports))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()

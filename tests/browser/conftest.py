@@ -6,6 +6,7 @@ machine. The app's database is the SQLite file the settings name; this
 process writes its rows (consultants) straight into it.
 """
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -155,16 +156,16 @@ def console_error(message, errors: list) -> None:
         errors.append(message.text)
 
 
-@pytest.fixture
-def new_page(chromium, app):
-    """Pages in contexts of their own (separate cookies and sessionStorage).
-
-    A script error or a console error (a CSP violation, say) fails the test.
+@contextlib.contextmanager
+def page_maker(browser, base_url: str):
+    """`make(**options)`: a page of `browser` on `base_url`, in a context of its
+    own (separate cookies and sessionStorage). On leaving, the contexts close,
+    and a script error or a console error (a CSP violation, say) fails the test.
     """
     contexts, errors = [], []
 
     def make(**options):
-        context = chromium.new_context(base_url=app, **options)
+        context = browser.new_context(base_url=base_url, **options)
         context.add_init_script(TRACK_PEERS)
         contexts.append(context)
         page = context.new_page()
@@ -176,6 +177,13 @@ def new_page(chromium, app):
     for context in contexts:
         context.close()
     assert errors == []
+
+
+@pytest.fixture
+def new_page(chromium, app):
+    """Pages on the app (`page_maker`)."""
+    with page_maker(chromium, app) as make:
+        yield make
 
 
 _slugs = count(1)

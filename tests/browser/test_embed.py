@@ -21,8 +21,8 @@ from tests.browser.conftest import (
     CHROMIUM,
     CHROMIUM_ARGS,
     TRACK_PEERS,
-    console_error,
     off_the_loop,
+    page_maker,
 )
 from tests.browser.pages import (
     expect_media_flowing,
@@ -137,21 +137,8 @@ def partitioned_chromium(chromium):
 @pytest.fixture
 def visitor(partitioned_chromium, app):
     """Like `new_page`, in a browser whose third-party frames have storage."""
-    contexts, errors = [], []
-
-    def make(**options):
-        context = partitioned_chromium.new_context(base_url=app, **options)
-        context.add_init_script(TRACK_PEERS)
-        contexts.append(context)
-        page = context.new_page()
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.on("console", lambda message: console_error(message, errors))
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
-    assert errors == []
+    with page_maker(partitioned_chromium, app) as make:
+        yield make
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ and a join to a busy queue solves ALTCHA's proof of work in the page."""
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import console_error, off_the_loop
+from tests.browser.conftest import off_the_loop, page_maker
 from tests.browser.pages import expect_state, join, open_call_page, open_desk
 from tests.live import Server, server_env
 
@@ -46,22 +46,9 @@ def quick_app(app, workdir, redis_url, database):
 
 @pytest.fixture
 def quick_page(chromium, quick_app):
-    """Pages on `quick_app`; a script or console error (a CSP violation, say)
-    fails the test."""
-    contexts, errors = [], []
-
-    def make():
-        context = chromium.new_context(base_url=quick_app)
-        contexts.append(context)
-        page = context.new_page()
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.on("console", lambda message: console_error(message, errors))
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
-    assert errors == []
+    """Pages on `quick_app` (`page_maker`)."""
+    with page_maker(chromium, quick_app) as make:
+        yield make
 
 
 def test_the_still_there_question_appears_and_answering_keeps_the_place(

@@ -1,10 +1,7 @@
 """Logging in needs no Redis: with Redis stopped, the login pages (ours and the
 admin's) still serve and log in, or say "try again" (503); never a 500."""
 
-import http.client
-import re
 import uuid
-from urllib.parse import urlencode
 
 import pytest
 from channels.db import database_sync_to_async
@@ -13,8 +10,8 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 
 from tests.factories import PASSWORD, make_consultant
-from tests.live import HOST, Redis, Server, free_port, server_env
-from tests.signaling.live import database_url
+from tests.live import Redis, Server, server_env, started_redis
+from tests.signaling.live import database_url, submit_login
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
@@ -24,10 +21,8 @@ LOGINS = [("/accounts/login/", "ada"), ("/admin/login/", "root")]
 
 @pytest.fixture
 def redis(tmp_path):
-    server = Redis(tmp_path, free_port(PRIVATE_PORTS))
-    server.start()
-    yield server
-    server.kill()
+    with started_redis(tmp_path, PRIVATE_PORTS) as server:
+        yield server
 
 
 @pytest.fixture
@@ -49,39 +44,10 @@ def server_on(redis: Redis, tmp_path) -> Server:
 
 def log_in(server: Server, path: str, username: str) -> tuple[int, int, str]:
     """GET the login page, POST the right password: (GET status, POST status, where)."""
-    status, headers, page = server.get(path)
-    if status != 200:
-        return status, 0, ""
-    csrf = next(
-        h.split(";", 1)[0].split("=", 1)[1]
-        for h in headers.get_all("Set-Cookie")
-        if h.startswith("csrftoken=")
-    )
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)[1]
-    body = urlencode(
-        {
-            "username": username,
-            "password": PASSWORD,
-            "csrfmiddlewaretoken": token,
-            "next": "",
-        }
-    )
-    conn = http.client.HTTPConnection(HOST, server.port, timeout=30)
-    try:
-        conn.request(
-            "POST",
-            path,
-            body=body,
-            headers={
-                "Content-Type": "application/x-www-form-urlencoded",
-                "Cookie": f"csrftoken={csrf}",
-            },
-        )
-        response = conn.getresponse()
-        response.read()
-        return 200, response.status, response.headers.get("Location", "")
-    finally:
-        conn.close()
+    got, response = submit_login(server, path, username, PASSWORD, timeout=30)
+    if response is None:
+        return got, 0, ""
+    return got, response.status, response.headers.get("Location", "")
 
 
 def assert_logins_work(server: Server) -> None:

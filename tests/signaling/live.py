@@ -80,19 +80,25 @@ def running_servers(count: int, log_dir: Path, redis_url: str, **overrides: str)
             print(f"--- {server.name} log ---\n{server.log_tail(4000)}")
 
 
-def login(server: Server, username: str, password: str) -> str:
-    """Log in through the login form; the `Cookie` header of the session."""
-    _, headers, page = server.get("/accounts/login/")
+def submit_login(
+    server: Server, path: str, username: str, password: str, *, timeout: float = 5
+) -> tuple[int, http.client.HTTPResponse | None]:
+    """GET the login form at `path`, then POST `username` and `password` to it
+    with its CSRF token: (the GET's status, the POST's response, read), the
+    response None when the GET did not answer 200."""
+    status, headers, page = server.get(path)
+    if status != 200:
+        return status, None
     csrf = _cookie(headers, "csrftoken")
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)[1]
     body = urlencode(
         {"username": username, "password": password, "csrfmiddlewaretoken": token}
     )
-    conn = http.client.HTTPConnection(HOST, server.port, timeout=5)
+    conn = http.client.HTTPConnection(HOST, server.port, timeout=timeout)
     try:
         conn.request(
             "POST",
-            "/accounts/login/",
+            path,
             body=body,
             headers={
                 "Content-Type": "application/x-www-form-urlencoded",
@@ -101,10 +107,17 @@ def login(server: Server, username: str, password: str) -> str:
         )
         response = conn.getresponse()
         response.read()
-        assert response.status == 302, f"login failed: {response.status}"
-        return f"sessionid={_cookie(response.headers, 'sessionid')}"
+        return status, response
     finally:
         conn.close()
+
+
+def login(server: Server, username: str, password: str) -> str:
+    """Log in through the login form; the `Cookie` header of the session."""
+    status, response = submit_login(server, "/accounts/login/", username, password)
+    assert response is not None, f"login page: {status}"
+    assert response.status == 302, f"login failed: {response.status}"
+    return f"sessionid={_cookie(response.headers, 'sessionid')}"
 
 
 def _cookie(headers, name: str) -> str:

@@ -51,7 +51,7 @@ from consult.models import (
     Ticket,
 )
 from tests.factories import ANSWER, OFFER, PASSWORD, make_consultant
-from tests.live import HOST, ROOT, Redis, Server, free_port, server_env
+from tests.live import HOST, ROOT, Redis, Server, server_env, started_redis
 from tests.signaling.live import (
     CANDIDATE,
     END_OF_CANDIDATES,
@@ -713,10 +713,8 @@ async def pair(postgres, tmp_path):
 
 @pytest.fixture
 def private_redis(tmp_path):
-    server = Redis(tmp_path, free_port(PRIVATE_REDIS_PORTS))
-    server.start()
-    yield server
-    server.kill()
+    with started_redis(tmp_path, PRIVATE_REDIS_PORTS) as server:
+        yield server
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import asyncio
 
 import pytest
 
-from tests.live import Redis, free_port
+from tests.live import started_redis
 from tests.signaling.live import (
     CANDIDATE,
     END_OF_CANDIDATES,
@@ -29,10 +29,8 @@ OLD_SOCKET_TIMEOUT = 5
 
 @pytest.fixture
 def redis(tmp_path):
-    server = Redis(tmp_path, free_port(PRIVATE_PORTS))
-    server.start()
-    yield server
-    server.kill()
+    with started_redis(tmp_path, PRIVATE_PORTS) as server:
+        yield server
 
 
 @pytest.fixture

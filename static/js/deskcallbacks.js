@@ -4,6 +4,8 @@
  * Everything is written as text.
  */
 
+import { isolate, write } from "./callview.js";
+
 export class CallbackList {
   constructor(section, signaling) {
     this.section = section;
@@ -17,10 +19,10 @@ export class CallbackList {
       const item = document.createElement("li");
       item.className = "callback-item";
       const who = document.createElement("strong");
-      who.append(bdi(callback.name));
+      write(who, isolate(callback.name));
       const contact = document.createElement("span");
       contact.className = "contact";
-      contact.append(bdi(callback.contact));
+      write(contact, isolate(callback.contact));
       const minutes = Math.floor(callback.waiting_seconds / 60);
       const since = document.createElement("span");
       since.className = "waited";
@@ -43,10 +45,4 @@ export class CallbackList {
     this.list.replaceChildren(...items);
     this.section.hidden = items.length === 0;
   }
-}
-
-function bdi(text) {
-  const element = document.createElement("bdi");
-  element.textContent = text;
-  return element;
 }

@@ -38,12 +38,19 @@ class ConsultantAdmin(admin.ModelAdmin):
     autocomplete_fields = ["user"]
 
     def get_readonly_fields(self, request, obj=None):
-        # Whose desk this is is set at creation: moving the profile to another
-        # user would hand them the consultant's desk and calls. Superusers only.
+        # Whose desk this is, and the slug callers and embedded sites reach it
+        # by, are set at creation: moving the profile to another user, or
+        # freeing its slug for another profile, would hand someone else the
+        # consultant's callers. Superusers only.
         fields = super().get_readonly_fields(request, obj)
         if obj is not None and not request.user.is_superuser:
-            fields = [*fields, "user"]
+            fields = [*fields, "user", "slug"]
         return fields
+
+    def get_prepopulated_fields(self, request, obj=None):
+        if obj is not None and not request.user.is_superuser:
+            return {}  # the slug is read-only then
+        return super().get_prepopulated_fields(request, obj)
 
     def get_queryset(self, request):
         return consultants_with_live_state(super().get_queryset(request))

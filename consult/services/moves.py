@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from consult import errors
 from consult.events import QueueChanged, Result
-from consult.models import Ticket
+from consult.models import Consultation, Ticket
 
 from .shared import (
     WAITING,
@@ -48,10 +48,12 @@ def ticket_move(*, move_token: str, consultant_slug: str, **join) -> Result[Join
     window = timedelta(seconds=settings.CONSULT_MOVE_SECONDS)
     if old is None or old.ended_at < now - window:
         raise errors.CannotMove
-    # Not back to the queue that refused them, nor to the one before it (a
-    # refusal there and one here must not lead back to the front).
-    refused_by = {old.consultant.slug, old.came_from.slug if old.came_from else ""}
-    if consultant_slug in refused_by:
+    # Never back into a queue that refused this caller: every ticket of a
+    # chain of moves keeps the first join time, and so does its history row.
+    refused_by = Consultation.objects.filter(
+        requested_at=old.created_at, outcome=Consultation.Outcome.REFUSED
+    ).values_list("consultant__slug", flat=True)
+    if consultant_slug == old.consultant.slug or consultant_slug in refused_by:
         raise errors.CannotMove
     Ticket.objects.filter(pk=old.pk).update(move_hash="", transfer_note="")
     created = ticket_create(consultant_slug=consultant_slug, **join)

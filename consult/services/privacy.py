@@ -99,6 +99,11 @@ def history_purge(*, now: datetime | None = None) -> Purged:
     erased = ended.exclude(token_hash__startswith=ERASED_MARK).update(
         **ticket_erasure()
     )
+    # A right to move that ran out takes the transfer note with it.
+    moved_by = now - timedelta(seconds=settings.CONSULT_MOVE_SECONDS)
+    ended.filter(ended_at__lt=moved_by).exclude(move_hash="").update(
+        move_hash="", transfer_note=""
+    )
     deleted, _ = ended.filter(ended_at__lt=now - ENDED_TICKETS_KEPT).delete()
     # A callback nobody handled holds a name and a phone number: not forever.
     stale = now - timedelta(days=settings.CONSULT_CALLBACK_DAYS)

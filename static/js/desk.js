@@ -131,9 +131,22 @@ function openCallMedia(video) {
 // reload of the desk does not carry it.
 const reasonKey = (consultation) => `consult.reason.${consultation}`;
 
+/**
+ * Drop what this tab kept of calls other than `current` (null: of any call):
+ * a call that ended while the tab was away left its chat and reason behind.
+ */
+function forgetOtherCalls(current) {
+  const kept = current === null ? [] : [reasonKey(current), `consult.chat.${current}`];
+  for (const key of Object.keys(sessionStorage)) {
+    const ofACall = key.startsWith("consult.reason.") || key.startsWith("consult.chat.");
+    if (ofACall && !kept.includes(key)) sessionStorage.removeItem(key);
+  }
+}
+
 function startCall(caller) {
   session.begin(caller);
   view.reset();
+  forgetOtherCalls(caller.consultation);
   view.keepChat(caller.consultation);
   const key = reasonKey(caller.consultation);
   const reason = caller.reason || sessionStorage.getItem(key) || "";
@@ -167,6 +180,9 @@ if (callTransfer) {
 // --- frames from the server ---------------------------------------------------------
 
 signaling.on("hello", (frame) => {
+  // A call still held comes back with `resumed` right after `queue`; past
+  // that, nothing this tab kept of a call is current.
+  setTimeout(() => session.caller || forgetOtherCalls(null), RESUME_WAIT_MS);
   statusSelect.disabled = false;
   statusSelect.value = frame.status === "away" ? "away" : "online";
   showError("");

@@ -118,3 +118,18 @@ def test_a_desk_gone_past_the_grace_period_ends_the_call_on_both_pages(
     desk.context.set_offline(False)
     expect_state(desk, "ended")
     expect(desk.get_by_test_id("desk-accept-next")).to_be_visible()
+
+
+def test_a_call_that_ended_while_the_desk_was_away_leaves_nothing_in_the_tab(
+    new_page, consultant
+):
+    desk, caller = connect_call(new_page, consultant)
+    send_chat(caller, "Something private")
+    expect(desk.get_by_test_id("chat-log")).to_contain_text("Something private")
+    desk.goto("about:blank")
+    caller.get_by_test_id("hangup").click()
+    expect_state(caller, "ended")
+
+    desk.goto("/desk/")
+    expect(desk.get_by_test_id("desk-status")).to_be_enabled()
+    wait_until(desk, "() => sessionStorage.length === 0")

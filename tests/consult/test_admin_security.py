@@ -241,3 +241,10 @@ def test_staff_cannot_change_another_users_email_to_reset_their_password(client,
     )
     bob.user.refresh_from_db()
     assert bob.user.email == ""
+
+
+def test_staff_cannot_free_a_consultants_slug_for_another_profile(client, bob):
+    eve = staff("eve", "view_consultant", "change_consultant", "add_consultant")
+    client.force_login(eve)
+    page = client.get(f"/admin/consult/consultant/{bob.pk}/change/")
+    assert "slug" not in editable_fields(page)

@@ -165,3 +165,17 @@ def test_callbacks_nobody_handled_are_purged_on_schedule(consultant, settings):
     )
     assert privacy.history_purge().callbacks_deleted == 1
     assert Callback.objects.count() == 1
+
+
+def test_a_transfer_note_goes_with_its_unused_right_to_move(consultant, settings):
+    settings.CONSULT_MOVE_SECONDS = 600
+    ticket, _ = join(consultant, "c1")
+    services.ticket_refuse(
+        consultant_id=consultant.id, ticket_id=str(ticket.pk), reason=""
+    )
+    Ticket.objects.filter(pk=ticket.pk).update(
+        transfer_note="private note", ended_at=timezone.now() - timedelta(seconds=601)
+    )
+    privacy.history_purge()
+    ticket.refresh_from_db()
+    assert (ticket.move_hash, ticket.transfer_note) == ("", "")

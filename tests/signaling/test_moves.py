@@ -280,3 +280,26 @@ async def test_a_call_transfers_token_is_good_for_the_chosen_colleague_only(floo
     await receive_type(caller, "queued")
     for socket in (ada, caller):
         await socket.disconnect()
+
+
+async def test_no_chain_of_refusals_leads_back_into_a_queue_that_refused(floor):
+    await sync_to_async(make_consultant)("ida")
+    desks = {slug: await desk_socket(slug) for slug in ("ada", "grace", "alan")}
+    mia, _, token = await refused_caller(desks["ada"], "ada", "Mia")
+    for slug in ("grace", "alan"):
+        await mia.send_json_to(
+            join_frame(consultant=slug, name="Mia", move_token=token)
+        )
+        moved = await receive_type(mia, "queued")
+        await desks[slug].send_json_to({"type": "refuse", "ticket": moved["ticket"]})
+        token = (await receive_type(mia, "refused"))["move_token"]
+
+    for slug in ("ada", "grace"):
+        await mia.send_json_to(
+            join_frame(consultant=slug, name="Mia", move_token=token)
+        )
+        await expect_error(mia, "cannot_move")
+    await mia.send_json_to(join_frame(consultant="ida", name="Mia", move_token=token))
+    await receive_type(mia, "queued")
+    for socket in (*desks.values(), mia):
+        await socket.disconnect()

@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.views.i18n import JavaScriptCatalog
 
 from consult import embed_views, observability, seat_views, views
 
@@ -23,6 +24,9 @@ urlpatterns = [
     path("embed/site.js", embed_views.site_check, name="embed-site"),
     path("embed/call/<str:slug>/", embed_views.call, name="embed-call"),
     path("embed/demo/", embed_views.demo, name="embed-demo"),
+    # Translations for the ES modules (static/js/i18n.js), and set_language.
+    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
+    path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("healthz", observability.healthz, name="healthz"),

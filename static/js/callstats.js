@@ -84,3 +84,40 @@ export async function sample(pc, previous = null) {
     protocol: local ? (local.candidateType === "relay" ? local.relayProtocol : local.protocol) || null : null,
   };
 }
+
+/**
+ * Samples one connection every `intervalMs` (default 2000) and hands each
+ * sample to every subscriber, so a page reads getStats() once however many
+ * features watch the call. subscribe(fn) returns an unsubscribe function;
+ * stop() ends the loop (the call's end, or a new connection).
+ */
+export class StatsLoop {
+  constructor(pc, { intervalMs = 2000 } = {}) {
+    this.pc = pc;
+    this.subscribers = new Set();
+    this.last = null;
+    this.timer = setInterval(() => this.tick(), intervalMs);
+  }
+
+  subscribe(fn) {
+    this.subscribers.add(fn);
+    return () => this.subscribers.delete(fn);
+  }
+
+  async tick() {
+    if (this.pc.connectionState === "closed") return;
+    let current;
+    try {
+      current = await sample(this.pc, this.last);
+    } catch {
+      return; // A connection closed between the check and the read.
+    }
+    this.last = current;
+    for (const fn of this.subscribers) fn(current);
+  }
+
+  stop() {
+    clearInterval(this.timer);
+    this.subscribers.clear();
+  }
+}

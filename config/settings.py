@@ -353,39 +353,44 @@ CONSULT_HISTORY_RETENTION_DAYS = int(env("CONSULT_HISTORY_RETENTION_DAYS", "90")
 if CONSULT_HISTORY_RETENTION_DAYS < 0:
     raise ImproperlyConfigured("CONSULT_HISTORY_RETENTION_DAYS must be 0 or more")
 
+
 # --- Recordings (docs/recording.md) -------------------------------------------
 # Files live in the `recordings` storage: a directory outside STATIC_ROOT that
 # nothing serves directly (only consult/recording_views.py, with a permission
 # check), or an S3-compatible bucket when CONSULT_RECORDING_S3_BUCKET is set.
-CONSULT_RECORDING_S3_BUCKET = env("CONSULT_RECORDING_S3_BUCKET")
-if CONSULT_RECORDING_S3_BUCKET:
-    RECORDING_STORAGE = {
+def recording_storage(get=env) -> dict:
+    """The `recordings` storage that the environment (`get`) describes."""
+    bucket = get("CONSULT_RECORDING_S3_BUCKET")
+    if not bucket:
+        return {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {
+                "location": get("CONSULT_RECORDING_DIR")
+                or str(BASE_DIR / "recordings"),
+                "base_url": None,
+                "directory_permissions_mode": 0o700,
+                "file_permissions_mode": 0o600,
+            },
+        }
+    return {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
-            "bucket_name": CONSULT_RECORDING_S3_BUCKET,
-            "endpoint_url": env("CONSULT_RECORDING_S3_ENDPOINT") or None,
-            "region_name": env("CONSULT_RECORDING_S3_REGION") or None,
-            "access_key": env("CONSULT_RECORDING_S3_ACCESS_KEY") or None,
-            "secret_key": env("CONSULT_RECORDING_S3_SECRET_KEY") or None,
+            "bucket_name": bucket,
+            "endpoint_url": get("CONSULT_RECORDING_S3_ENDPOINT") or None,
+            "region_name": get("CONSULT_RECORDING_S3_REGION") or None,
+            "access_key": get("CONSULT_RECORDING_S3_ACCESS_KEY") or None,
+            "secret_key": get("CONSULT_RECORDING_S3_SECRET_KEY") or None,
             "default_acl": "private",
             "querystring_auth": True,
             "file_overwrite": False,
         },
     }
-else:
-    RECORDING_STORAGE = {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {
-            "location": env("CONSULT_RECORDING_DIR", str(BASE_DIR / "recordings")),
-            "base_url": None,
-            "directory_permissions_mode": 0o700,
-            "file_permissions_mode": 0o600,
-        },
-    }
+
+
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    "recordings": RECORDING_STORAGE,
+    "recordings": recording_storage(),
 }
 # Whether a recording holds the caller's video besides both voices.
 CONSULT_RECORDING_VIDEO = env_bool("CONSULT_RECORDING_VIDEO", False)

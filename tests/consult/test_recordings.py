@@ -18,9 +18,9 @@ from django.utils import timezone
 from consult import services
 from consult.models import Recording, RecordingChunk, RecordingConsent
 from consult.services import recordings
-from tests.factories import accept, join, make_consultant
+from tests.consult.conftest import CALLER, DESK
+from tests.factories import make_consultant
 
-DESK, CALLER = "desk-1", "caller-1"
 WEBM = "audio/webm;codecs=opus"
 
 
@@ -36,19 +36,6 @@ def store(settings, tmp_path) -> Path:
         },
     }
     return location
-
-
-@pytest.fixture
-def call(consultant):
-    join(consultant, CALLER)
-    return accept(consultant, DESK).value["consultation"]
-
-
-@pytest.fixture
-def desk_client(consultant) -> Client:
-    client = Client()
-    client.force_login(consultant.user)
-    return client
 
 
 def ask() -> int:

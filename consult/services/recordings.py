@@ -29,6 +29,7 @@ from django.core.files.storage import storages
 from django.db import IntegrityError, transaction
 from django.db.models import Max, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from consult.errors import ConsultError
 from consult.events import Event, Result, SendFrame
@@ -90,15 +91,22 @@ def storage():
 
 
 def consent_text(*, consultant_name: str, with_video: bool) -> str:
-    """What the caller is shown, and what their receipt keeps word for word."""
-    what = "your voice, their voice and your video" if with_video else "both voices"
-    days = settings.CONSULT_RECORDING_RETENTION_DAYS
-    return (
-        f"{consultant_name} asks to record this call: {what}. The recording is "
-        f"made by {consultant_name}'s browser and kept by this service for "
-        f"{days} days, then deleted. Either of you can stop it at any time. "
-        "Declining does not end the call."
-    )
+    """What the caller is shown, and what their receipt keeps word for word (in
+    the language active where it is made: the default one on the sockets)."""
+    if with_video:
+        what = gettext("your voice, their voice and your video")
+    else:
+        what = gettext("both voices")
+    return gettext(
+        "%(name)s asks to record this call: %(what)s. The recording is made by "
+        "%(name)s's browser and kept by this service for %(days)s days, then "
+        "deleted. Either of you can stop it at any time. Declining does not end "
+        "the call."
+    ) % {
+        "name": consultant_name,
+        "what": what,
+        "days": settings.CONSULT_RECORDING_RETENTION_DAYS,
+    }
 
 
 def _call_of(channel: str, party: str) -> Consultation:
@@ -121,6 +129,11 @@ def _both(call: Consultation, frame: dict) -> list[Event]:
     """`frame` for both parties of `call` (nothing for one that is away)."""
     channels = [call.consultant_channel, call.ticket.caller_channel]
     return [SendFrame(c, frame, call=call.id) for c in channels if c]
+
+
+def _asked_text(recording: Recording) -> str:
+    """The text the caller was asked with: the one in the consultant's receipt."""
+    return recording.consents.get(party="consultant").text_shown
 
 
 def _ask_frame(recording: Recording, call: Consultation, text: str) -> dict:
@@ -193,9 +206,7 @@ def recording_answer(
         recording=recording,
         party="caller",
         who=str(call.ticket_id),
-        text_shown=consent_text(
-            consultant_name=call.consultant.name, with_video=recording.with_video
-        ),
+        text_shown=_asked_text(recording),
         text_version=CONSENT_VERSION,
         answer=answer.ACCEPTED if accept else answer.DECLINED,
         answered_at=now,
@@ -265,11 +276,9 @@ def recording_status(*, consultation_id: int) -> dict | None:
         "next_seq": 0 if last is None else last + 1,
     }
     if recording.state == State.ASKED:
-        call = recording.consultation
-        text = consent_text(
-            consultant_name=call.consultant.name, with_video=recording.with_video
+        frame["ask"] = _ask_frame(
+            recording, recording.consultation, _asked_text(recording)
         )
-        frame["ask"] = _ask_frame(recording, call, text)
     return frame
 
 

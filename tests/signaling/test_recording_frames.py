@@ -105,3 +105,23 @@ async def test_a_reopened_desk_hears_the_running_recording_and_where_to_go_on(ad
     }
     await caller.disconnect()
     await again.disconnect()
+
+
+async def test_a_caller_back_before_answering_is_asked_again(ada):
+    desk = await desk_socket("ada")
+    caller = await caller_socket()
+    await caller.send_json_to(join_frame(name="Cy"))
+    queued = await receive_type(caller, "queued")
+    await desk.send_json_to({"type": "accept"})
+    await receive_type(desk, "caller")
+    await desk.send_json_to({"type": "record_request"})
+    await receive_type(caller, "recording")
+    ask = await receive_type(caller, "record_ask")
+    await caller.disconnect()
+
+    again = await caller_socket()
+    await again.send_json_to({"type": "resume", "token": queued["token"]})
+    await receive_type(again, "resumed")
+    assert await receive_type(again, "record_ask") == ask
+    await again.disconnect()
+    await desk.disconnect()

@@ -124,7 +124,14 @@ export class DeskRecording {
     if (context.state === "suspended") {
       // A reloaded desk has had no gesture yet: the mix stays silent until one.
       this.say(gettext("Click anywhere on the page to continue recording."));
-      document.addEventListener("pointerdown", () => this.begin(), { once: true });
+      if (!this.awaitingGesture) {
+        this.awaitingGesture = true;
+        const resume = () => {
+          this.awaitingGesture = false;
+          context.resume().then(() => this.begin());
+        };
+        document.addEventListener("pointerdown", resume, { once: true });
+      }
       return;
     }
     const remote = this.view.remoteVideo.srcObject;

@@ -69,7 +69,7 @@ def _may_view(request) -> None:
         raise PermissionDenied
 
 
-def _ranged(file, size: int, header: str):
+def _ranged(size: int, header: str):
     """(status, first byte, last byte) of a `Range: bytes=a-b` header."""
     match = RANGE.fullmatch(header.strip()) if header else None
     if match is None or not any(match.groups()):
@@ -111,7 +111,7 @@ def play(request, recording_id: int):
     except FileNotFoundError:
         raise Http404 from None
     size = recording.size_bytes or store.size(recording.file_name)
-    status, first, last = _ranged(file, size, request.headers.get("Range", ""))
+    status, first, last = _ranged(size, request.headers.get("Range", ""))
     if status == 416:
         file.close()
         response = HttpResponse(status=416)

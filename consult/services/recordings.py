@@ -350,7 +350,7 @@ def chunk_store(
             )
             return _keep(recording, seq=seq, part=part, data=data, mime=content_type)
     except OSError:
-        log.exception("recording %s: the storage failed; recording stopped", seq)
+        log.exception("recording %s: the storage failed; stopped", recording_id)
         raise StorageFailed(_storage_failed(recording_id)) from None
 
 

@@ -353,6 +353,57 @@ CONSULT_HISTORY_RETENTION_DAYS = int(env("CONSULT_HISTORY_RETENTION_DAYS", "90")
 if CONSULT_HISTORY_RETENTION_DAYS < 0:
     raise ImproperlyConfigured("CONSULT_HISTORY_RETENTION_DAYS must be 0 or more")
 
+
+# --- Recordings (docs/recording.md) -------------------------------------------
+# Files live in the `recordings` storage: a directory outside STATIC_ROOT that
+# nothing serves directly (only consult/recording_views.py, with a permission
+# check), or an S3-compatible bucket when CONSULT_RECORDING_S3_BUCKET is set.
+def recording_storage(get=env) -> dict:
+    """The `recordings` storage that the environment (`get`) describes."""
+    bucket = get("CONSULT_RECORDING_S3_BUCKET")
+    if not bucket:
+        return {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {
+                "location": get("CONSULT_RECORDING_DIR")
+                or str(BASE_DIR / "recordings"),
+                "base_url": None,
+                "directory_permissions_mode": 0o700,
+                "file_permissions_mode": 0o600,
+            },
+        }
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "endpoint_url": get("CONSULT_RECORDING_S3_ENDPOINT") or None,
+            "region_name": get("CONSULT_RECORDING_S3_REGION") or None,
+            "access_key": get("CONSULT_RECORDING_S3_ACCESS_KEY") or None,
+            "secret_key": get("CONSULT_RECORDING_S3_SECRET_KEY") or None,
+            "default_acl": "private",
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
+
+
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "recordings": recording_storage(),
+}
+# Whether a recording holds the caller's video besides both voices.
+CONSULT_RECORDING_VIDEO = env_bool("CONSULT_RECORDING_VIDEO", False)
+# Days a recording's file is kept after it ends; then the repair pass (and
+# `manage.py purge_recordings`) deletes it and notes that in its receipt.
+CONSULT_RECORDING_RETENTION_DAYS = int(env("CONSULT_RECORDING_RETENTION_DAYS", "30"))
+if CONSULT_RECORDING_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured("CONSULT_RECORDING_RETENTION_DAYS must be 1 or more")
+# One uploaded chunk at most (a few seconds of audio is some 50 KB).
+CONSULT_RECORDING_CHUNK_MAX_BYTES = int(
+    env("CONSULT_RECORDING_CHUNK_MAX_BYTES", str(2 * 1024 * 1024))
+)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.i18n import JavaScriptCatalog
 
-from consult import embed_views, observability, seat_views, views
+from consult import embed_views, observability, recording_views, seat_views, views
 
 urlpatterns = [
     path("", views.lobby, name="lobby"),
@@ -13,6 +13,22 @@ urlpatterns = [
         name="return_to_seat",
     ),
     path("desk/", views.desk, name="desk"),
+    # Recordings (docs/recording.md): the desk's uploads, the admin's file.
+    path(
+        "recordings/<int:recording_id>/chunks/<int:seq>/",
+        recording_views.chunk,
+        name="recording-chunk",
+    ),
+    path(
+        "recordings/<int:recording_id>/file",
+        recording_views.play,
+        name="recording-file",
+    ),
+    path(
+        "recordings/<int:recording_id>/delete/",
+        recording_views.delete,
+        name="recording-delete",
+    ),
     # The embedded consulting bot (docs/embed.md).
     path("embed.js", embed_views.script, name="embed-script"),
     re_path(

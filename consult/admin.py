@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from . import embed, errors, services
 from .events import publish_on_commit
 from .models import Callback, Consultant, Consultation, EmbedSite, Ticket
+from .recording_admin import RecordingsOnConsultation
 from .selectors import consultant_status, consultants_with_live_state
 from .services import privacy
 
@@ -245,7 +246,7 @@ class CallbackAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Consultation)
-class ConsultationAdmin(ReadOnlyAdmin):
+class ConsultationAdmin(RecordingsOnConsultation, ReadOnlyAdmin):
     actions = [end_calls, erase_personal_data, "delete_selected"]
     list_display = [
         "requested_at",

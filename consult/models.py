@@ -294,3 +294,21 @@ class Callback(models.Model):
 
     def __str__(self):
         return f"{self.caller_name} for {self.consultant}"
+
+
+# Recordings and their consent receipts (docs/recording.md).
+from .recording_models import Recording, RecordingChunk, RecordingConsent  # noqa: E402
+
+__all__ = [
+    "Callback",
+    "Consultant",
+    "Consultation",
+    "DeskSocket",
+    "EmbedSite",
+    "Presence",
+    "Recording",
+    "RecordingChunk",
+    "RecordingConsent",
+    "ServerProcess",
+    "Ticket",
+]

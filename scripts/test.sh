@@ -8,6 +8,7 @@ PY=.venv/bin/python
 
 bash scripts/ensure-services.sh
 bash scripts/ensure-tools.sh
+bash scripts/ensure-s3rver.sh
 export SQLITE_TEST_PATH="${SQLITE_TEST_PATH:-/tmp/consult-test-$$.sqlite3}"
 export REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379/1}"
 export DJANGO_SECRET_KEY="${DJANGO_SECRET_KEY:-test-only-secret-key}"

@@ -215,6 +215,8 @@ _COMMON = {
     "offer": {"offer": description("offer")},
     "answer": {"answer": description("answer")},
     "hangup": {},
+    # Either party stops the recording of the call (docs/recording.md).
+    "record_stop": {},
 }
 
 CALLER = _COMMON | {
@@ -240,9 +242,12 @@ CALLER = _COMMON | {
     "cancel": {},
     # The answer to `still_there`.
     "here": {},
+    # The answer to `record_ask`.
+    "record_consent": {"recording": record_id, "accept": boolean},
 }
 
 CONSULTANT = _COMMON | {
+    "record_request": {},
     "status": {"status": one_of("online", "away")},
     "accept": {"ticket": OptionalField(ticket_id)},
     "refuse": {"ticket": ticket_id, "reason": OptionalField(REASON, "")},

@@ -11,6 +11,7 @@ once the transaction has committed. One module per sub-domain:
 - `notify`: "your turn is near" by e-mail, and the link back to the seat;
 - `moves`: a caller keeps their join time across queues (move, transfer);
 - `operators`: what operators do from the admin (end a call, remove a caller);
+- `recordings`: recording a call with both parties' consent, and its file;
 - `shared`: what they share (states, grace, history rows, frames).
 """
 
@@ -35,6 +36,12 @@ from .liveness import process_heartbeat, process_stopped, sweep
 from .moves import ticket_move, ticket_transfer
 from .notify import notify_due, notify_send, seat_return, ticket_notify
 from .operators import consultation_end_by_operator, ticket_remove
+from .recordings import (
+    recording_answer,
+    recording_request,
+    recording_status,
+    recording_stop,
+)
 from .shared import OFFLINE_REASON, DeskCallPayload, QueuedPayload, token_hash
 from .tickets import (
     MAX_CANDIDATES,
@@ -77,6 +84,10 @@ __all__ = [
     "notify_send",
     "process_heartbeat",
     "process_stopped",
+    "recording_answer",
+    "recording_request",
+    "recording_status",
+    "recording_stop",
     "seat_return",
     "sweep",
     "ticket_accept",

@@ -21,6 +21,7 @@ from consult.models import (
 
 from .desk import desk_closed
 from .notify import notify_due, notify_send
+from .recordings import recordings_assemble_due, recordings_purge
 from .shared import (
     ACTIVE,
     LIVE,
@@ -118,6 +119,10 @@ def sweep(*, now: datetime | None = None) -> Result[None]:
             "turn-near e-mail", notify_due(), lambda pk: notify_send(pk, now)
         ),
     ]
+    # Recordings: the chunks of stopped ones joined into their files, files
+    # past the retention deleted (each isolated; see services.recordings).
+    recordings_assemble_due()
+    recordings_purge(now=now)
     return Result(None, events)
 
 

@@ -18,6 +18,7 @@ from consult.models import Consultant, Consultation, Presence, Ticket
 from consult.selectors import ticket_position
 
 from .privacy import ticket_erasure
+from .recordings import recordings_close
 
 WAITING = Ticket.State.WAITING
 IN_CALL = Ticket.State.IN_CALL
@@ -183,6 +184,7 @@ def end_call(
         ended_at=now,
         consultant_channel="",
     )
+    recordings_close(call, by=by, now=now)
     end_ticket(call.ticket, now)
 
 

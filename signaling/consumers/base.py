@@ -181,6 +181,23 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             party=self.role,
         )
 
+    async def on_record_stop(self):
+        await self.call_service(
+            services.recording_stop, channel=self.channel_name, party=self.role
+        )
+
+    async def send_recording(self, consultation: int):
+        """After a comeback: the call's recording as it stands, if one is open."""
+        frame = await database_call(services.recording_status)(
+            consultation_id=consultation
+        )
+        if frame is None:
+            return
+        ask = frame.pop("ask", None)
+        if self.role == "caller" and ask:
+            frame = ask  # still to answer: the question again
+        await self.send(text_data=json.dumps(frame))
+
     async def on_hangup(self):
         self.routes.forget()
         call = await self.call_service(

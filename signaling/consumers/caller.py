@@ -100,11 +100,22 @@ class CallerConsumer(SignalingConsumer):
         if resumption.kind == "queued":
             self.watch(resumption.ticket, resumption.payload)
         await self.send_frame(resumption.kind, **resumption.payload)
+        if resumption.kind == "resumed":
+            await self.send_recording(resumption.payload["consultation"])
         if resumption.answer_within is not None:
             # The question came to the old socket: ask again on this one.
             await self.send_frame(
                 "still_there", answer_within_seconds=resumption.answer_within
             )
+
+    async def on_record_consent(self, recording, accept):
+        await self.call_service(
+            services.recording_answer,
+            channel=self.channel_name,
+            recording_id=recording,
+            accept=accept,
+            address=self.scope.get("client_address", ""),
+        )
 
     async def on_here(self):
         await self.call_service(services.ticket_still_here, channel=self.channel_name)

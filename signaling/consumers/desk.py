@@ -66,6 +66,7 @@ class DeskConsumer(SignalingConsumer):
         await self.send_frame("queue", **queue)
         if resumed:
             await self.send_frame("resumed", **resumed)
+            await self.send_recording(resumed["consultation"])
         await self.greeted()
 
     def departure(self):
@@ -157,6 +158,13 @@ class DeskConsumer(SignalingConsumer):
             await self.call_service(
                 services.consultation_answer, channel=self.channel_name, answer=answer
             )
+        )
+
+    async def on_record_request(self):
+        await self.call_service(
+            services.recording_request,
+            channel=self.channel_name,
+            address=self.scope.get("client_address", ""),
         )
 
     async def on_refuse(self, ticket, reason):

@@ -7,6 +7,7 @@ import { CallbackForm } from "./callback.js";
 import { callerText } from "./callertext.js";
 import { CallView, isolate, write } from "./callview.js";
 import { chime, unlockSound } from "./chime.js";
+import { ConsentPrompt } from "./consent.js";
 import { JoinProof } from "./joinproof.js";
 import { showOthers } from "./others.js";
 import { Preview } from "./preview.js";
@@ -56,6 +57,7 @@ const signaling = new Signaling("/ws/call/");
 // A busy queue's proof of work, and the long waiter's "are you still there?".
 const proof = new JoinProof({ signaling, box: $("[data-join-proof]") });
 new StillThere({ signaling, dialog: $("[data-still-there]") });
+const consent = new ConsentPrompt({ root: $("[data-recording]"), signaling });
 const turnNear = new TurnNear($("[data-notify]"), {
   consultantName: page.dataset.consultantName,
   signaling,
@@ -137,6 +139,7 @@ function showEnd(state, title, text) {
 
 function finish() {
   turnNear.reset();
+  consent.reset();
   session.end();
   seat.forget();
   // Closing the connection stopped the camera; the preview opens it again.

@@ -10,6 +10,7 @@ import { CallbackList } from "./deskcallbacks.js";
 import { QueueMessageForm } from "./deskmessage.js";
 import { DeskQueue } from "./deskqueue.js";
 import { openBest, stopStream } from "./media.js";
+import { DeskRecording } from "./recorder.js";
 import { ConsultantSession } from "./session.js";
 import { Signaling } from "./signaling.js";
 
@@ -55,10 +56,14 @@ const queue = new DeskQueue({
   },
 });
 const view = new CallView(page, { otherName: () => callerName("Caller") });
+const recording = new DeskRecording({ root: $("[data-recording]"), signaling, view });
 const session = new ConsultantSession({
   signaling,
   view,
-  onState: (state) => setState(state),
+  onState: (state) => {
+    setState(state);
+    recording.media(state);
+  },
   answerMedia: async (video) => {
     await openCallMedia(video);
     return stream;
@@ -158,6 +163,7 @@ function startCall(caller) {
 
 function endCall(text) {
   if (session.caller) sessionStorage.removeItem(reasonKey(session.caller.consultation));
+  recording.callEnded();
   session.end();
   stopStream(stream);
   stream = null;
@@ -306,7 +312,8 @@ acceptNext.addEventListener("click", () => {
 
 statusSelect.addEventListener("change", () => signaling.send("status", { status: statusSelect.value }));
 
-$('[data-testid="hangup"]').addEventListener("click", () => {
+$('[data-testid="hangup"]').addEventListener("click", async () => {
+  await recording.finish(); // the last seconds of a recording reach the server first
   signaling.send("hangup");
   endCall(`You ended the call with ${callerName("the caller")}. Ready for the next caller.`);
 });

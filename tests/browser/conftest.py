@@ -116,6 +116,7 @@ def app(workdir, redis_url, database):
         secret_key="browser-test-secret-key",
         DJANGO_HSTS_SECONDS="0",
         DJANGO_STATIC_ROOT=str(workdir / "static"),
+        CONSULT_RECORDING_DIR=str(workdir / "recordings"),
         CHANNEL_PREFIX="browser",
         # Short enough for a test to outwait, long enough for any reload.
         CONSULT_GRACE_SECONDS=str(GRACE_SECONDS),

@@ -255,6 +255,7 @@ class Consultation(models.Model):
                 name="ended_at_set_once_not_active",
             ),
         ]
+        permissions = [("operate_board", "Can act from the operations board")]
 
     def __str__(self):
         caller = self.caller_name or "An erased caller"
@@ -294,3 +295,7 @@ class Callback(models.Model):
 
     def __str__(self):
         return f"{self.caller_name} for {self.consultant}"
+
+
+# Call quality and feedback (issue 14) live in a module of their own.
+from .quality_models import CallFeedback, CallQuality  # noqa: E402,F401

@@ -11,6 +11,8 @@ once the transaction has committed. One module per sub-domain:
 - `notify`: "your turn is near" by e-mail, and the link back to the seat;
 - `moves`: a caller keeps their join time across queues (move, transfer);
 - `operators`: what operators do from the admin (end a call, remove a caller);
+- `quality`, `feedback`: a call's measured quality, the caller's rating and
+  the consultant's flag (docs/operations.md);
 - `shared`: what they share (states, grace, history rows, frames).
 """
 
@@ -31,10 +33,12 @@ from .desk import (
     desk_closed,
     desk_opened,
 )
+from .feedback import feedback_flag, feedback_rate
 from .liveness import process_heartbeat, process_stopped, sweep
 from .moves import ticket_move, ticket_transfer
 from .notify import notify_due, notify_send, seat_return, ticket_notify
 from .operators import consultation_end_by_operator, ticket_remove
+from .quality import quality_record
 from .shared import OFFLINE_REASON, DeskCallPayload, QueuedPayload, token_hash
 from .tickets import (
     MAX_CANDIDATES,
@@ -73,10 +77,13 @@ __all__ = [
     "consultation_transfer",
     "desk_closed",
     "desk_opened",
+    "feedback_flag",
+    "feedback_rate",
     "notify_due",
     "notify_send",
     "process_heartbeat",
     "process_stopped",
+    "quality_record",
     "seat_return",
     "sweep",
     "ticket_accept",

@@ -9,6 +9,7 @@ import { chime, unlockOnFirstGesture, unlockSound } from "./chime.js";
 import { CallbackList } from "./deskcallbacks.js";
 import { QueueMessageForm } from "./deskmessage.js";
 import { DeskQueue } from "./deskqueue.js";
+import { gettext } from "./i18n.js";
 import { openBest, stopStream } from "./media.js";
 import { ConsultantSession } from "./session.js";
 import { Signaling } from "./signaling.js";
@@ -291,6 +292,9 @@ signaling.on("socket:close", ({ code }) => {
     showError("This account is not a consultant.");
   } else if (code === 4409) {
     takenOver();
+  } else if (code === 4410) {
+    endCall(gettext("Staff set you offline."));
+    showError(gettext("Staff set you offline from the operations board. Reload this page to open the desk again."));
   } else {
     const state = session.caller ? "reconnecting" : stateLine.dataset.state;
     setState(state, "Reconnecting to the desk…");

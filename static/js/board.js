@@ -8,7 +8,8 @@
 
 import { gettext, interpolate } from "./i18n.js";
 
-const POLL_MS = 1000;
+// Under a second, so that a join or an end shows within one (with the request).
+const POLL_MS = 800;
 const root = document.querySelector("[data-board]");
 const list = root.querySelector("[data-board-list]");
 const messageLine = root.querySelector("[data-board-message]");

@@ -53,7 +53,7 @@ def floor():
 
 
 def test_the_board_state_lists_consultants_queues_and_calls(floor):
-    ada, bea, waiting, in_call = floor
+    _, _, waiting, _ = floor
     state = lead().get("/admin/ops/board/state.json").json()
     assert state["can_act"] is True
     by_slug = {c["slug"]: c for c in state["consultants"]}
@@ -80,7 +80,7 @@ def test_the_board_needs_staff_and_view_permission(floor):
 
 
 def test_acting_needs_the_permission_and_changes_nothing_without_it(floor):
-    ada, bea, waiting, in_call = floor
+    _, _, waiting, _ = floor
     watcher = staff("watcher", "view_consultation")
     assert act(watcher, action="remove", ticket=str(waiting.pk)).status_code == 403
     waiting.refresh_from_db()
@@ -88,7 +88,7 @@ def test_acting_needs_the_permission_and_changes_nothing_without_it(floor):
 
 
 def test_acting_needs_the_csrf_token(floor):
-    ada, bea, waiting, in_call = floor
+    _, _, waiting, _ = floor
     lead()
     client = Client(enforce_csrf_checks=True)
     assert client.login(username="lead", password=PASSWORD)
@@ -111,7 +111,7 @@ def test_acting_needs_the_csrf_token(floor):
 
 
 def test_end_call_and_remove_go_through_the_services_with_who_did_it(floor):
-    ada, bea, waiting, in_call = floor
+    _, _, waiting, in_call = floor
     client = lead()
     call = Consultation.objects.get(ticket=in_call)
     assert act(client, action="end-call", consultation=call.pk).status_code == 200
@@ -130,7 +130,7 @@ def test_end_call_and_remove_go_through_the_services_with_who_did_it(floor):
 
 
 def test_move_keeps_the_join_time_and_refuses_an_offline_colleague(floor):
-    ada, bea, waiting, in_call = floor
+    _, bea, waiting, _ = floor
     client = lead()
     joined_at = waiting.created_at
     make_consultant("cy", presence="offline")
@@ -145,7 +145,7 @@ def test_move_keeps_the_join_time_and_refuses_an_offline_colleague(floor):
 
 
 def test_presence_away_and_offline(floor):
-    ada, bea, waiting, in_call = floor
+    ada, _, _, _ = floor
     client = lead()
     assert (
         act(client, action="presence", consultant="ada", status="away").status_code

@@ -8,6 +8,7 @@ import { CallView, isolate, write } from "./callview.js";
 import { chime, unlockOnFirstGesture, unlockSound } from "./chime.js";
 import { CallbackList } from "./deskcallbacks.js";
 import { QueueMessageForm } from "./deskmessage.js";
+import { CallFlag } from "./deskflag.js";
 import { DeskQueue } from "./deskqueue.js";
 import { gettext } from "./i18n.js";
 import { openBest, stopStream } from "./media.js";
@@ -37,6 +38,7 @@ let firstQueue = true;
 const signaling = new Signaling("/ws/desk/");
 new QueueMessageForm($("[data-queue-message]"), signaling);
 new CallbackList($("[data-callbacks]"), signaling);
+const callFlag = new CallFlag($("[data-call-flag]"), { signaling });
 const queue = new DeskQueue({
   list: $('[data-testid="desk-queue"]'),
   template: document.getElementById("queue-item"),
@@ -158,6 +160,7 @@ function startCall(caller) {
 }
 
 function endCall(text) {
+  if (session.caller) callFlag.offer(session.caller.consultation);
   if (session.caller) sessionStorage.removeItem(reasonKey(session.caller.consultation));
   session.end();
   stopStream(stream);
@@ -271,6 +274,7 @@ function takenOver() {
   signaling.close();
   statusSelect.disabled = true;
   endCall("This desk was opened in another tab or window; the call goes on there.");
+  callFlag.hide(); // the call goes on: nothing to flag yet
   showError("This desk was opened in another tab. Reload this page to use the desk here.");
 }
 

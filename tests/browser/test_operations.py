@@ -39,6 +39,7 @@ def call_record(consultant) -> dict:
         "relayed": quality.relayed if quality else None,
         "rtt_worst_ms": quality.rtt_worst_ms if quality else None,
         "rating": (feedback.rating, feedback.comment) if feedback else None,
+        "flag": feedback.flag if feedback else "",
     }
 
 
@@ -81,6 +82,13 @@ def test_a_real_call_reports_its_quality_and_the_callers_rating_lands(
     expect(caller.get_by_text("Thank you for your feedback.")).to_be_visible()
     record = wait_for_record(django_db_blocker, consultant, lambda r: r["rating"])
     assert record["rating"] == (4, "Clear <b>answers</b>")
+
+    # The consultant flags the call they just ended.
+    desk.locator("[data-call-flag-choice]").select_option("audio")
+    desk.get_by_role("button", name="Flag the call").click()
+    expect(desk.get_by_text("Flagged. Thank you.")).to_be_visible()
+    record = wait_for_record(django_db_blocker, consultant, lambda r: r["flag"])
+    assert record["flag"] == "audio"
 
 
 def make_lead(username: str):

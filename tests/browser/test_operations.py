@@ -160,3 +160,82 @@ def test_the_board_follows_a_join_and_an_end_and_ends_a_call(
     assert questions and "Di Second" in questions[0]
     expect(call).to_have_count(0, timeout=WITHIN_A_SECOND_MS)
     expect(board.locator("[data-board-message]")).to_have_text("The call was ended.")
+
+
+# --- a relay-only call through the test coturn ------------------------------------
+
+TURN_PORT = 34790
+TURN_SECRET = "browser-turn-secret"
+# Every connection of the page may use relayed candidates only.
+RELAY_ONLY = """
+(() => {
+  const Native = window.RTCPeerConnection;
+  window.RTCPeerConnection = class extends Native {
+    constructor(config = {}, ...rest) {
+      super({ ...config, iceTransportPolicy: "relay" }, ...rest);
+    }
+  };
+})();
+"""
+
+
+@pytest.fixture
+def turn_app(app, workdir, redis_url, database):
+    """A second app server whose `hello` hands out credentials for a coturn
+    (deploy/turnserver.conf, loopback peers allowed) running in this namespace."""
+    from tests.live import Server, server_env
+    from tests.turn.relay_probe import start_coturn, udp_port_bound
+
+    turn_dir = workdir / "coturn"
+    turn_dir.mkdir(exist_ok=True)
+    plan = {"secret": TURN_SECRET, "realm": "consult.test", "port": TURN_PORT}
+    coturn = start_coturn(plan, str(turn_dir))
+    deadline = time.monotonic() + 10
+    while not udp_port_bound(TURN_PORT):
+        assert coturn.poll() is None and time.monotonic() < deadline, "no coturn"
+        time.sleep(0.05)
+    env = server_env(
+        sqlite_path=database,
+        redis_url=redis_url,
+        secret_key="browser-test-secret-key",
+        DJANGO_HSTS_SECONDS="0",
+        DJANGO_STATIC_ROOT=str(workdir / "static"),
+        CHANNEL_PREFIX="browser",
+        CONSULT_MAX_SOCKETS_PER_ADDRESS="1000",
+        CONSULT_MAX_WAITING_PER_ADDRESS="1000",
+        CONSULT_JOIN_BURST_PER_ADDRESS="1000",
+        CONSULT_STUN_URLS="",
+        CONSULT_TURN_URLS=f"turn:127.0.0.1:{TURN_PORT}?transport=udp",
+        CONSULT_TURN_SECRET=TURN_SECRET,
+    )
+    server = Server("daphne-turn", workdir, env)
+    server.start()
+    yield server.origin
+    server.stop()
+    coturn.terminate()
+    coturn.wait(timeout=10)
+
+
+def test_a_relay_only_call_is_recorded_as_relayed(
+    chromium, turn_app, consultant, django_db_blocker
+):
+    from tests.browser.conftest import page_maker
+
+    with page_maker(chromium, turn_app) as make:
+
+        def relay_page():
+            page = make()
+            page.context.add_init_script(RELAY_ONLY)
+            return page
+
+        desk, caller = connect_call(relay_page, consultant)
+        expect_media_flowing(caller, "video")
+        record = wait_for_record(
+            django_db_blocker,
+            consultant,
+            lambda r: r["samples"] >= 2 and all(r["candidates"] or ("",)),
+        )
+        assert record["candidates"] == ("relay", "relay"), record
+        assert record["relayed"] is True
+        desk.get_by_test_id("hangup").click()
+        expect_state(caller, "ended")

@@ -17,7 +17,7 @@ from django.db.models import QuerySet
 from django.http import HttpResponseBadRequest, StreamingHttpResponse
 from django.utils import timezone
 
-from .models import CallQuality
+from .quality_models import histogram_median
 
 CHUNK = 2000
 FIELDS = {
@@ -114,9 +114,7 @@ def _blank(value) -> str:
 def row(r: dict) -> list[str]:
     """One CSV row from one consultation's `FIELDS`, by their keys."""
     measured = r["relayed"] is not None
-    median = None
-    if measured:
-        median = CallQuality(rtt_histogram=r["rtt_histogram"] or {}).rtt_median_ms
+    median = histogram_median(r["rtt_histogram"] or {}) if measured else None
     end = r["accepted_at"] or r["ended_at"]
     return [
         str(r["consultation"]),

@@ -8,6 +8,18 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 
+def histogram_median(histogram: dict[str, int]) -> int | None:
+    """The lower bound of the bucket that holds the middle sample of a
+    {bucket lower bound: count} histogram; None when it is empty."""
+    total = sum(histogram.values())
+    seen = 0
+    for bucket in sorted(histogram, key=int):
+        seen += histogram[bucket]
+        if seen * 2 >= total:
+            return int(bucket)
+    return None
+
+
 class CallQuality(models.Model):
     """What both browsers of one call measured, folded into running aggregates."""
 
@@ -55,15 +67,7 @@ class CallQuality(models.Model):
     @property
     def rtt_median_ms(self) -> int | None:
         """The median round-trip time, to its bucket's lower bound (ms)."""
-        total = sum(self.rtt_histogram.values())
-        if not total:
-            return None
-        seen = 0
-        for bucket in sorted(self.rtt_histogram, key=int):
-            seen += self.rtt_histogram[bucket]
-            if seen * 2 >= total:
-                return int(bucket)
-        return None  # unreachable: the counts add up to `total`
+        return histogram_median(self.rtt_histogram)
 
     @property
     def loss_mean_pct(self) -> float | None:

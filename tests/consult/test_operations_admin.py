@@ -301,3 +301,21 @@ def test_export_needs_the_view_permission():
     assert (
         staff("bare").get("/admin/consult/consultation/export.csv").status_code == 403
     )
+
+
+def test_erasing_a_callers_data_erases_their_comment_and_keeps_the_rating():
+    from consult.services import privacy
+
+    ada = make_consultant("ada")
+    now = datetime.now(UTC)
+    call = Consultation.objects.create(
+        consultant=ada,
+        caller_name="Wu",
+        requested_at=now - timedelta(minutes=5),
+        ended_at=now,
+        outcome="completed",
+    )
+    CallFeedback.objects.create(consultation=call, rating=2, comment="Call me, Wu")
+    assert privacy.consultations_erase(consultation_ids=[call.pk]) == 1
+    feedback = CallFeedback.objects.get(consultation=call)
+    assert (feedback.rating, feedback.comment) == (2, "")

@@ -13,6 +13,7 @@ from . import embed, errors, services
 from .events import publish_on_commit
 from .export import export_view
 from .models import Callback, Consultant, Consultation, EmbedSite, Ticket
+from .ops_admin import CallFeedbackInline, CallQualityInline
 from .selectors import consultant_status, consultants_with_live_state
 from .services import privacy
 
@@ -266,6 +267,8 @@ class ConsultationAdmin(ReadOnlyAdmin):
     date_hierarchy = "requested_at"
     exclude = ["ticket", "consultant_channel", "consultant_process"]
     list_select_related = ["consultant"]
+    # The call's measured quality and the caller's rating (docs/operations.md).
+    inlines = [CallQualityInline, CallFeedbackInline]
     # Adds the CSV export link (consult/export.py) to the list's tools.
     change_list_template = "admin/consult/consultation/change_list.html"
 

@@ -319,3 +319,25 @@ def test_erasing_a_callers_data_erases_their_comment_and_keeps_the_rating():
     assert privacy.consultations_erase(consultation_ids=[call.pk]) == 1
     feedback = CallFeedback.objects.get(consultation=call)
     assert (feedback.rating, feedback.comment) == (2, "")
+
+
+def test_a_consultations_page_shows_its_quality_and_feedback_escaped():
+    ada = make_consultant("ada")
+    now = datetime.now(UTC)
+    call = Consultation.objects.create(
+        consultant=ada,
+        caller_name="Wu",
+        requested_at=now - timedelta(minutes=5),
+        ended_at=now,
+        outcome="completed",
+    )
+    CallQuality.objects.create(consultation=call, rtt_histogram={"42": 1})
+    CallFeedback.objects.create(consultation=call, rating=3, comment="<i>meh</i>")
+    get_user_model().objects.create_superuser("root", password=PASSWORD)
+    client = Client()
+    assert client.login(username="root", password=PASSWORD)
+    page = client.get(f"/admin/consult/consultation/{call.pk}/change/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Median RTT (ms)" in html and ">42<" in html
+    assert "&lt;i&gt;meh&lt;/i&gt;" in html and "<i>meh</i>" not in html

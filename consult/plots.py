@@ -2,7 +2,7 @@
 templates/admin/consult/_plot.html (escaped like any template), the numbers
 beside each plot in a table and as a text alternative."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 WIDTH, HEIGHT = 480, 220
 LEFT, BOTTOM, TOP = 44, 46, 12
@@ -38,6 +38,7 @@ class Plot:
     labels: list[Label]
     top: float
     description: str
+    legend: list[tuple[str, str]] = field(default_factory=list)
     width: int = WIDTH
     height: int = HEIGHT
     baseline: int = HEIGHT - BOTTOM
@@ -92,4 +93,16 @@ def bar_plot(
         for label, values in rows
     ]
     description = f"{title} ({unit}). " + ("; ".join(parts) if parts else "No data.")
-    return Plot(metric, title, unit, series, rows, bars, labels, top, description)
+    legend = [(name, COLOURS[j % len(COLOURS)]) for j, name in enumerate(series)]
+    return Plot(
+        metric,
+        title,
+        unit,
+        series,
+        rows,
+        bars,
+        labels,
+        top,
+        description,
+        legend=legend if len(series) > 1 else [],
+    )

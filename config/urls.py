@@ -44,6 +44,8 @@ urlpatterns = [
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", include("django.contrib.auth.urls")),
+    # The operations room: live board and analytics (docs/operations.md).
+    path("admin/ops/", include("consult.ops_urls")),
     path("admin/", admin.site.urls),
     path("healthz", observability.healthz, name="healthz"),
     path("metrics", observability.metrics, name="metrics"),

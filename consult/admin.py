@@ -1,14 +1,19 @@
 """The support lead's view: consultants with live state, the queue, and the history."""
 
+from functools import partial
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
 from django.core.exceptions import PermissionDenied
+from django.urls import path
 
 from . import embed, errors, services
 from .events import publish_on_commit
+from .export import export_view
 from .models import Callback, Consultant, Consultation, EmbedSite, Ticket
+from .ops_admin import CallFeedbackInline, CallQualityInline
 from .recording_admin import RecordingsOnConsultation
 from .selectors import consultant_status, consultants_with_live_state
 from .services import privacy
@@ -263,6 +268,18 @@ class ConsultationAdmin(RecordingsOnConsultation, ReadOnlyAdmin):
     date_hierarchy = "requested_at"
     exclude = ["ticket", "consultant_channel", "consultant_process"]
     list_select_related = ["consultant"]
+    # The call's measured quality and the caller's rating (docs/operations.md).
+    inlines = [CallQualityInline, CallFeedbackInline]
+    # Adds the CSV export link (consult/export.py) to the list's tools.
+    change_list_template = "admin/consult/consultation/change_list.html"
+
+    def get_urls(self):
+        export = path(
+            "export.csv",
+            self.admin_site.admin_view(partial(export_view, self)),
+            name="consult_consultation_export",
+        )
+        return [export, *super().get_urls()]
 
     @admin.display(description="wait")
     def wait(self, obj):

@@ -114,3 +114,8 @@ class CallbackGone(ConsultError):
 class AlreadyNotified(ConsultError):
     code = "already_notified"
     message = "The e-mail for this place in line was sent already."
+
+
+class FeedbackRefused(ConsultError):
+    code = "feedback_refused"
+    message = "Feedback on that call is not possible."

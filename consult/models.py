@@ -255,6 +255,7 @@ class Consultation(models.Model):
                 name="ended_at_set_once_not_active",
             ),
         ]
+        permissions = [("operate_board", "Can act from the operations board")]
 
     def __str__(self):
         caller = self.caller_name or "An erased caller"
@@ -296,10 +297,14 @@ class Callback(models.Model):
         return f"{self.caller_name} for {self.consultant}"
 
 
-# Recordings and their consent receipts (docs/recording.md).
+# Modules of their own: recordings and their consent receipts
+# (docs/recording.md); a call's measured quality and feedback (docs/operations.md).
+from .quality_models import CallFeedback, CallQuality  # noqa: E402
 from .recording_models import Recording, RecordingChunk, RecordingConsent  # noqa: E402
 
 __all__ = [
+    "CallFeedback",
+    "CallQuality",
     "Callback",
     "Consultant",
     "Consultation",

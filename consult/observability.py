@@ -25,6 +25,7 @@ from prometheus_client.core import GaugeMetricFamily
 from .addresses import in_networks, request_address
 from .database import database_call
 from .models import Consultant, Consultation
+from .ops_metrics import OperationsCollector
 from .selectors import consultants_with_live_state
 
 HEALTH_TIMEOUT_SECONDS = 2
@@ -59,6 +60,7 @@ class QueueCollector:
 
 
 REGISTRY.register(QueueCollector())
+REGISTRY.register(OperationsCollector())
 
 
 def _metrics_allowed(request) -> bool:

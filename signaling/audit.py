@@ -1,13 +1,13 @@
 """What each socket did, for the events log: who, what, when; never what was said.
 
 Only the message type and identifiers are logged; SDP, candidates, names,
-reasons and chat never are. `ping` and `ice` are left out: they are many and
-tell nothing about the queue.
+reasons and chat never are. `ping`, `ice` and `stats` are left out: they are
+many and tell nothing about the queue.
 """
 
 from consult import logs
 
-QUIET = frozenset({"ping", "ice"})
+QUIET = frozenset({"ping", "ice", "stats"})
 # Fields of a message that identify something and may be logged as they are.
 IDENTIFIERS = ("consultant", "ticket", "status")
 

@@ -6,6 +6,7 @@ undeclared ever reaches the domain or gets relayed.
 """
 
 import json
+import math
 import re
 import unicodedata
 import uuid
@@ -143,6 +144,13 @@ def notify_place(value, name):
     return value
 
 
+def rating(value, name):
+    """A caller's rating of a call: a whole number 1 to 5."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
+        _fail(name, "must be a whole number from 1 to 5")
+    return value
+
+
 def one_of(*choices: str) -> Check:
     def check(value, name):
         if value not in choices:
@@ -194,6 +202,20 @@ def candidate(value, name):
     return clean
 
 
+def measure(high: float) -> Check:
+    """A finite number, clamped into 0..`high`: a browser's figure may overshoot
+    (a stall makes a huge RTT), but nothing out of physical range is kept."""
+
+    def check(value, name):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            _fail(name, "must be a number")
+        if not math.isfinite(value):
+            _fail(name, "must be a finite number")
+        return min(max(float(value), 0.0), high)
+
+    return check
+
+
 class OptionalField:
     """A field that may be missing (or null), with the value used then."""
 
@@ -208,8 +230,25 @@ REASON = text(0, 500, multiline=True)
 # A phone number or an e-mail address, for a callback.
 CONTACT = text(3, 120)
 
+# A call-quality summary (docs/protocol.md, `stats`): each figure optional,
+# clamped to what a real connection can show.
+STATS = {
+    "rtt": OptionalField(measure(60_000)),
+    "loss": OptionalField(measure(100)),
+    "jitter": OptionalField(measure(60_000)),
+    "in": OptionalField(measure(100_000)),
+    "out": OptionalField(measure(100_000)),
+    "fps": OptionalField(measure(240)),
+    "frames": OptionalField(measure(2**31)),
+    "cand": OptionalField(one_of("host", "srflx", "prflx", "relay"), ""),
+    "proto": OptionalField(one_of("udp", "tcp", "tls"), ""),
+}
+# Frames whose whole text must be smaller than MAX_FRAME_BYTES.
+MAX_BYTES = {"stats": 512}
+
 _COMMON = {
     "ping": {},
+    "stats": STATS,
     "media": {"state": one_of("connected")},
     "ice": {"candidate": candidate},
     "offer": {"offer": description("offer")},
@@ -244,6 +283,12 @@ CALLER = _COMMON | {
     "here": {},
     # The answer to `record_ask`.
     "record_consent": {"recording": record_id, "accept": boolean},
+    # After the call (docs/protocol.md, feedback).
+    "feedback": {
+        "consultation": record_id,
+        "rating": rating,
+        "comment": OptionalField(text(0, 500, multiline=True), ""),
+    },
 }
 
 CONSULTANT = _COMMON | {
@@ -253,6 +298,10 @@ CONSULTANT = _COMMON | {
     "refuse": {"ticket": ticket_id, "reason": OptionalField(REASON, "")},
     "queue_message": {"text": text(0, QUEUE_MESSAGE_MAX, multiline=True)},
     "callback_done": {"callback": record_id},
+    "flag": {
+        "consultation": record_id,
+        "flag": one_of("audio", "video", "dropped", "other"),
+    },
     "transfer_call": {
         "to": pattern(_SLUG, "a consultant's slug"),
         "note": OptionalField(text(0, QUEUE_MESSAGE_MAX, multiline=True), ""),
@@ -298,6 +347,9 @@ def parse(raw: str | bytes | None, role: str) -> Message:
     spec = ROLES[role].get(data["type"])
     if spec is None:
         raise ProtocolError(f"unknown type {data['type'][:40]!r} for a {role}")
+    limit = MAX_BYTES.get(data["type"])
+    if limit is not None and len(raw.encode()) > limit:
+        raise ProtocolError(f"{data['type']} frames must be at most {limit} bytes")
     fields = {}
     for name, check in spec.items():
         value = data.get(name)

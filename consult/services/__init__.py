@@ -12,6 +12,8 @@ once the transaction has committed. One module per sub-domain:
 - `moves`: a caller keeps their join time across queues (move, transfer);
 - `operators`: what operators do from the admin (end a call, remove a caller);
 - `recordings`: recording a call with both parties' consent, and its file;
+- `quality`, `feedback`: a call's measured quality, the caller's rating and
+  the consultant's flag (docs/operations.md);
 - `shared`: what they share (states, grace, history rows, frames).
 """
 
@@ -32,10 +34,12 @@ from .desk import (
     desk_closed,
     desk_opened,
 )
+from .feedback import feedback_flag, feedback_rate
 from .liveness import process_heartbeat, process_stopped, sweep
 from .moves import ticket_move, ticket_transfer
 from .notify import notify_due, notify_send, seat_return, ticket_notify
 from .operators import consultation_end_by_operator, ticket_remove
+from .quality import quality_record
 from .recordings import (
     recording_answer,
     recording_request,
@@ -80,10 +84,13 @@ __all__ = [
     "consultation_transfer",
     "desk_closed",
     "desk_opened",
+    "feedback_flag",
+    "feedback_rate",
     "notify_due",
     "notify_send",
     "process_heartbeat",
     "process_stopped",
+    "quality_record",
     "recording_answer",
     "recording_request",
     "recording_status",

@@ -17,7 +17,7 @@ from django.db.models import CharField, QuerySet, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
-from consult.models import Callback, Consultation, Ticket
+from consult.models import Callback, CallFeedback, Consultation, Ticket
 
 # An ended ticket's token hash: unique as the column needs, and no token's.
 ERASED_MARK = "erased:"
@@ -63,9 +63,10 @@ def _ended(calls: QuerySet[Consultation]) -> QuerySet[Consultation]:
 
 def _anonymise(calls: QuerySet[Consultation], now: datetime) -> int:
     """Anonymise these consultations if ended; the number anonymised."""
-    return _ended(calls).update(
-        caller_name="", reason="", end_reason="", anonymised_at=now
-    )
+    ended = _ended(calls)
+    # The caller's comment on the call is their own words too; the rating stays.
+    CallFeedback.objects.filter(consultation__in=ended.values("pk")).update(comment="")
+    return ended.update(caller_name="", reason="", end_reason="", anonymised_at=now)
 
 
 @transaction.atomic

@@ -7,6 +7,7 @@ errors become `error` frames; nothing a client sends closes a socket with 1011.
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 
@@ -16,7 +17,7 @@ from django.utils import timezone
 
 from consult import services
 from consult.database import DatabaseUnavailable, database_call
-from consult.errors import ConsultError
+from consult.errors import ConsultError, NotInCall
 
 from .. import audit, runtime
 from ..groups import LayerUnavailable, publish
@@ -41,6 +42,10 @@ TAKEN_OVER = "taken_over"
 # that allowance comes back.
 BAD_FRAME_BURST = 10
 BAD_FRAMES_PER_SECOND = 0.2
+# Call-quality summaries (`stats`) a socket may send: one every few seconds;
+# more are dropped unanswered (docs/protocol.md).
+STATS_PER_SECOND = 0.5
+STATS_BURST = 3
 # Outages of Redis or the database (each after its own retries): the socket is
 # closed with 4013 (try again), never 1011.
 OUTAGES = (LayerUnavailable, DatabaseUnavailable)
@@ -55,6 +60,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             settings.CONSULT_RATE_PER_SECOND, settings.CONSULT_RATE_BURST
         )
         self.bad_frames = TokenBucket(BAD_FRAMES_PER_SECOND, BAD_FRAME_BURST)
+        self.stats_frames = TokenBucket(STATS_PER_SECOND, STATS_BURST)
         # Hub pushes wait here until the socket has had its `hello`.
         self.held: list[str] | None = []
         self.routes = CallRoutes()
@@ -197,6 +203,18 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         if self.role == "caller" and ask:
             frame = ask  # still to answer: the question again
         await self.send(text_data=json.dumps(frame))
+
+    async def on_stats(self, **sample):
+        if not self.stats_frames.take():
+            return
+        with contextlib.suppress(NotInCall):
+            # A summary that crossed the end of the call has nowhere to go.
+            await self.call_service(
+                services.quality_record,
+                channel=self.channel_name,
+                party=self.role,
+                sample=sample,
+            )
 
     async def on_hangup(self):
         self.routes.forget()

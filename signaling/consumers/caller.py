@@ -146,5 +146,18 @@ class CallerConsumer(SignalingConsumer):
         self.runtime.hub.unwatch_ticket(self)
         await self.send_frame("cancelled")
 
+    async def on_feedback(self, consultation, rating, comment):
+        # Only a socket that held this call as its caller may rate it: the
+        # calls it has left are the ones the server ended for it.
+        if consultation not in self.routes.ended:
+            raise errors.FeedbackRefused("There is no such call of yours.")
+        await self.call_service(
+            services.feedback_rate,
+            consultation_id=consultation,
+            rating=rating,
+            comment=comment,
+        )
+        await self.send_frame("feedback_noted", consultation=consultation)
+
     async def on_answer(self, answer):
         await self.relay({"type": "answer", "answer": answer})

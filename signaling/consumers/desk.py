@@ -123,6 +123,15 @@ class DeskConsumer(SignalingConsumer):
             callback_id=callback,
         )
 
+    async def on_flag(self, consultation, flag):
+        await self.call_service(
+            services.feedback_flag,
+            consultant_id=self.consultant.id,
+            consultation_id=consultation,
+            flag=flag,
+        )
+        await self.send_frame("flag_noted", consultation=consultation, flag=flag)
+
     async def on_transfer_call(self, to, note):
         self.routes.forget()
         call = await self.call_service(

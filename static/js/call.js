@@ -8,6 +8,7 @@ import { callerText } from "./callertext.js";
 import { CallView, isolate, write } from "./callview.js";
 import { chime, unlockSound } from "./chime.js";
 import { ConsentPrompt } from "./consent.js";
+import { FeedbackForm } from "./feedback.js";
 import { JoinProof } from "./joinproof.js";
 import { showOthers } from "./others.js";
 import { Preview } from "./preview.js";
@@ -62,6 +63,7 @@ const turnNear = new TurnNear($("[data-notify]"), {
   consultantName: page.dataset.consultantName,
   signaling,
 });
+const feedback = new FeedbackForm($("[data-feedback]"), { signaling });
 const callback = new CallbackForm($("[data-callback]"), {
   signaling,
   slug,
@@ -276,6 +278,7 @@ signaling.on("hangup", (frame) => {
   else if (frame.by === "caller") text = "You ended the call.";
   else if (frame.by === "operator") text = "The call was ended by the service's staff.";
   showEnd("ended", "The call has ended", text);
+  feedback.offer();
 });
 
 // A consultant handed this waiting caller to a colleague: the place (same
@@ -333,6 +336,7 @@ $('[data-testid="caller-cancel"]').addEventListener("click", () => signaling.sen
 $('[data-testid="hangup"]').addEventListener("click", () => {
   signaling.send("hangup");
   showEnd("ended", "The call has ended", "You ended the call.");
+  feedback.offer();
 });
 
 /** Another tab of this browser resumed the place or call: it goes on there. */

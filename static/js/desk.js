@@ -8,7 +8,9 @@ import { CallView, isolate, write } from "./callview.js";
 import { chime, unlockOnFirstGesture, unlockSound } from "./chime.js";
 import { CallbackList } from "./deskcallbacks.js";
 import { QueueMessageForm } from "./deskmessage.js";
+import { CallFlag } from "./deskflag.js";
 import { DeskQueue } from "./deskqueue.js";
+import { gettext } from "./i18n.js";
 import { openBest, stopStream } from "./media.js";
 import { DeskRecording } from "./recorder.js";
 import { ConsultantSession } from "./session.js";
@@ -37,6 +39,7 @@ let firstQueue = true;
 const signaling = new Signaling("/ws/desk/");
 new QueueMessageForm($("[data-queue-message]"), signaling);
 new CallbackList($("[data-callbacks]"), signaling);
+const callFlag = new CallFlag($("[data-call-flag]"), { signaling });
 const queue = new DeskQueue({
   list: $('[data-testid="desk-queue"]'),
   template: document.getElementById("queue-item"),
@@ -162,6 +165,7 @@ function startCall(caller) {
 }
 
 function endCall(text) {
+  if (session.caller) callFlag.offer(session.caller.consultation);
   if (session.caller) sessionStorage.removeItem(reasonKey(session.caller.consultation));
   recording.callEnded();
   session.end();
@@ -276,6 +280,7 @@ function takenOver() {
   signaling.close();
   statusSelect.disabled = true;
   endCall("This desk was opened in another tab or window; the call goes on there.");
+  callFlag.hide(); // the call goes on: nothing to flag yet
   showError("This desk was opened in another tab. Reload this page to use the desk here.");
 }
 
@@ -297,6 +302,9 @@ signaling.on("socket:close", ({ code }) => {
     showError("This account is not a consultant.");
   } else if (code === 4409) {
     takenOver();
+  } else if (code === 4410) {
+    endCall(gettext("Staff set you offline."));
+    showError(gettext("Staff set you offline from the operations board. Reload this page to open the desk again."));
   } else {
     const state = session.caller ? "reconnecting" : stateLine.dataset.state;
     setState(state, "Reconnecting to the desk…");

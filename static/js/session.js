@@ -13,7 +13,9 @@
  * state: "in-call" when connected, "reconnecting" when it fails or drops.
  */
 
+import { CallStats } from "./callloop.js";
 import { hasVideo, Peer } from "./peer.js";
+import { reportStats } from "./statsreport.js";
 
 const kindsFor = (video) => (video ? ["audio", "video"] : ["audio"]);
 
@@ -27,6 +29,9 @@ class CallSession {
     this.iceServers = [];
     this.phase = "idle";
     this.peer = null;
+    // One getStats() loop per call, shared by every feature that watches it.
+    this.stats = new CallStats();
+    reportStats(this.stats, signaling);
     signaling.on("hello", (frame) => {
       this.iceServers = Array.isArray(frame.ice_servers) ? frame.ice_servers : [];
     });
@@ -63,11 +68,13 @@ class CallSession {
     // The server counts talk time from the first report, and records a call
     // that never got here as failed to connect.
     if (state === "connected") this.signaling.send("media", { state: "connected" });
+    if (state === "connected") this.stats.start(this.peer.pc);
     if (state === "connected") this.onState("in-call");
     else if (state === "failed" || state === "disconnected") this.onState("reconnecting");
   }
 
   dropPeer() {
+    this.stats.stop();
     if (this.peer) this.peer.close();
     this.peer = null;
   }

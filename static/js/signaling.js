@@ -12,8 +12,9 @@ const MAX_DELAY_MS = 10_000;
 // Some proxies cut a WebSocket that stays silent for a minute.
 const KEEPALIVE_MS = 25_000;
 // Close codes after which reconnecting cannot help (see the contract), or
-// would take the desk back from the tab that just took it over (4409).
-const FINAL_CODES = new Set([4401, 4403, 4409, 4429]);
+// would take the desk back from the tab that just took it over (4409), or
+// online again after staff set the consultant offline (4410).
+const FINAL_CODES = new Set([4401, 4403, 4409, 4410, 4429]);
 
 export function socketUrl(path) {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";

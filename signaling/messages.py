@@ -208,6 +208,11 @@ REASON = text(0, 500, multiline=True)
 # A phone number or an e-mail address, for a callback.
 CONTACT = text(3, 120)
 
+# The pre-call check's verdict, and the watchdog's rungs in order
+# (consult.models.Connectivity and WatchdogStep).
+CONNECTIVITY = ("direct", "relay", "blocked")
+WATCHDOG_STEPS = ("ice-restart", "relay", "audio-only", "callback")
+
 _COMMON = {
     "ping": {},
     "media": {"state": one_of("connected")},
@@ -215,6 +220,17 @@ _COMMON = {
     "offer": {"offer": description("offer")},
     "answer": {"answer": description("answer")},
     "hangup": {},
+    # What this side sends, for the other page to show (docs/connectivity.md).
+    "tracks": {
+        "muted": boolean,
+        "camera_off": boolean,
+        "audio_only": OptionalField(boolean, False),
+    },
+    # A rung of the watchdog's ladder taken, or media back after it.
+    "watchdog": {
+        "step": one_of(*WATCHDOG_STEPS),
+        "recovered": OptionalField(boolean, False),
+    },
 }
 
 CALLER = _COMMON | {
@@ -223,6 +239,8 @@ CALLER = _COMMON | {
         "name": NAME,
         "reason": OptionalField(REASON, ""),
         "audio_only": OptionalField(boolean, False),
+        # The pre-call check's class; missing when the check had not finished.
+        "connectivity": OptionalField(one_of(*CONNECTIVITY), ""),
         "offer": description("offer"),
         # The solution to `challenge_required` (docs/protocol.md: join limits).
         "altcha": OptionalField(pattern(_SOLUTION, "an ALTCHA solution"), ""),

@@ -11,6 +11,7 @@ once the transaction has committed. One module per sub-domain:
 - `notify`: "your turn is near" by e-mail, and the link back to the seat;
 - `moves`: a caller keeps their join time across queues (move, transfer);
 - `operators`: what operators do from the admin (end a call, remove a caller);
+- `connectivity`: the connecting deadline and the watchdog's record;
 - `shared`: what they share (states, grace, history rows, frames).
 """
 
@@ -24,6 +25,7 @@ from .calls import (
     consultation_transfer,
     ticket_accept,
 )
+from .connectivity import consultation_fail, consultation_watchdog
 from .desk import (
     consultant_leave,
     consultant_set_presence,
@@ -68,9 +70,11 @@ __all__ = [
     "consultation_answer",
     "consultation_end",
     "consultation_end_by_operator",
+    "consultation_fail",
     "consultation_media_connected",
     "consultation_relay",
     "consultation_transfer",
+    "consultation_watchdog",
     "desk_closed",
     "desk_opened",
     "notify_due",

@@ -9,9 +9,12 @@ import { chime, unlockOnFirstGesture, unlockSound } from "./chime.js";
 import { CallbackList } from "./deskcallbacks.js";
 import { QueueMessageForm } from "./deskmessage.js";
 import { DeskQueue } from "./deskqueue.js";
+import { gettext } from "./i18n.js";
 import { openBest, stopStream } from "./media.js";
+import { PeerState } from "./peerstate.js";
 import { ConsultantSession } from "./session.js";
 import { Signaling } from "./signaling.js";
+import { Watchdog } from "./watchdog.js";
 
 const page = document.querySelector("[data-desk-page]");
 const $ = (selector) => page.querySelector(selector);
@@ -63,6 +66,17 @@ const session = new ConsultantSession({
     await openCallMedia(video);
     return stream;
   },
+});
+
+// The caller's state and the watchdog (docs/connectivity.md); the caller's page drives ICE restarts.
+const peerState = new PeerState({ root: page, session, signaling, view, otherName: () => callerName("Caller") });
+new Watchdog({
+  session,
+  signaling,
+  element: $('[data-testid="watchdog-step"]'),
+  drives: false,
+  answered: ["caller", "resumed"],
+  onAudioOnly: () => peerState.goAudioOnly(),
 });
 
 /** The name of the caller in the call, or `fallback` when there is none. */
@@ -236,7 +250,11 @@ signaling.on("transferred", (frame) => {
 signaling.on("hangup", (frame) => {
   const name = callerName("The caller");
   let text = `${name} ended the call. Ready for the next caller.`;
-  if (frame.reason === "disconnected") {
+  if (frame.reason === "failed") {
+    endCall();
+    setState("failed", gettext("The call could not connect. The caller is back at the head of your queue."));
+    return;
+  } else if (frame.reason === "disconnected") {
     text = `${name}'s connection was lost. Ready for the next caller.`;
   } else if (frame.by === "operator") {
     text = "An operator ended the call. Ready for the next caller.";

@@ -13,6 +13,7 @@
  * state: "in-call" when connected, "reconnecting" when it fails or drops.
  */
 
+import { StatsLoop } from "./callstats.js";
 import { hasVideo, Peer } from "./peer.js";
 
 const kindsFor = (video) => (video ? ["audio", "video"] : ["audio"]);
@@ -27,6 +28,9 @@ class CallSession {
     this.iceServers = [];
     this.phase = "idle";
     this.peer = null;
+    // The one getStats() loop of the current connection, and who watches it.
+    this.stats = null;
+    this.peerWatchers = [];
     signaling.on("hello", (frame) => {
       this.iceServers = Array.isArray(frame.ice_servers) ? frame.ice_servers : [];
     });
@@ -37,6 +41,15 @@ class CallSession {
 
   receive(message) {
     if (this.peer) this.peer.receive(message);
+  }
+
+  /**
+   * Call `fn(peer, stats)` with each new connection of a call and its one
+   * StatsLoop (callstats.js), which every feature watching the call
+   * subscribes to; `fn(null, null)` when the connection is dropped.
+   */
+  watchPeers(fn) {
+    this.peerWatchers.push(fn);
   }
 
   newPeer(options = {}) {
@@ -50,6 +63,9 @@ class CallSession {
       onConnectionState: (state) => peer === this.peer && this.connectionChanged(state),
       ...options,
     });
+    if (this.stats) this.stats.stop();
+    this.stats = new StatsLoop(peer.pc, { intervalMs: 1000 });
+    for (const fn of this.peerWatchers) fn(peer, this.stats);
     return peer;
   }
 
@@ -70,6 +86,11 @@ class CallSession {
   dropPeer() {
     if (this.peer) this.peer.close();
     this.peer = null;
+    if (this.stats) {
+      this.stats.stop();
+      this.stats = null;
+      for (const fn of this.peerWatchers) fn(null, null);
+    }
   }
 
   /** Close the connection and forget the call (the page stops its own stream). */

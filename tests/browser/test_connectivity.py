@@ -119,3 +119,51 @@ def test_no_media_after_the_answer_fails_the_call_and_the_caller_heads_the_queue
     desk.get_by_test_id("desk-accept-next").click()
     expect_state(caller, "in-call")
     expect_media_flowing(desk, "audio")
+
+
+def recovery_seconds(pages, since: float, timeout: float) -> list[float]:
+    """Seconds from `since` until each page's watchdog says media flows again."""
+    found: dict[int, float] = {}
+    deadline = time.monotonic() + timeout
+    while len(found) < len(pages) and time.monotonic() < deadline:
+        for index, page in enumerate(pages):
+            step = page.get_by_test_id("watchdog-step")
+            if index not in found and step.get_attribute("data-recovered"):
+                found[index] = time.monotonic() - since
+        time.sleep(0.05)
+    assert len(found) == len(pages), f"recovered: {found}"
+    return [found[index] for index in range(len(pages))]
+
+
+def rescue_of(consultant) -> tuple[str, str]:
+    call = Consultation.objects.get(consultant=consultant, outcome="active")
+    return call.watchdog_step, call.rescued_by
+
+
+def test_mid_call_drop_of_the_media_path_shows_the_ladder_and_recovers(
+    new_page, consultant, app, redis_url, django_db_blocker
+):
+    desk, caller = call_with_check(new_page, consultant)
+    expect_media_flowing(caller, "video")
+    expect_media_flowing(desk, "video")
+    app_port, redis_port = urlsplit(app).port, urlsplit(redis_url).port
+
+    # Every UDP packet is dropped; the sockets to the app stay up.
+    with netfilter.only(*netfilter.tcp_ports(app_port, redis_port)):
+        for page in (caller, desk):
+            expect(page.get_by_test_id("watchdog-step")).to_have_attribute(
+                "data-step", "ice-restart", timeout=10_000
+            )
+            expect(page.get_by_test_id("watchdog-step")).to_contain_text("Reconnecting")
+        expect_state(caller, "in-call")  # the socket kept the call
+    lifted = time.monotonic()
+
+    seconds = recovery_seconds([caller, desk], lifted, timeout=30)
+    # docs/benchmarks.md keeps these times (run with -s).
+    print(f"\nmedia back after: caller {seconds[0]:.2f} s, desk {seconds[1]:.2f} s")
+    expect_media_flowing(desk, "audio")
+    with django_db_blocker.unblock():
+        furthest, rescued_by = off_the_loop(rescue_of, consultant)
+    print(f"furthest rung {furthest}, rescued by {rescued_by}")
+    # The path came back while the ladder stood on its first rung.
+    assert (furthest, rescued_by) == ("ice-restart", "ice-restart")

@@ -248,13 +248,14 @@ signaling.on("transferred", (frame) => {
 });
 
 signaling.on("hangup", (frame) => {
-  const name = callerName("The caller");
-  let text = `${name} ended the call. Ready for the next caller.`;
   if (frame.reason === "failed") {
     endCall();
     setState("failed", gettext("The call could not connect. The caller is back at the head of your queue."));
     return;
-  } else if (frame.reason === "disconnected") {
+  }
+  const name = callerName("The caller");
+  let text = `${name} ended the call. Ready for the next caller.`;
+  if (frame.reason === "disconnected") {
     text = `${name}'s connection was lost. Ready for the next caller.`;
   } else if (frame.by === "operator") {
     text = "An operator ended the call. Ready for the next caller.";

@@ -7,6 +7,7 @@
  * call's StatsLoop.
  */
 
+import { write } from "./callview.js";
 import { gettext, interpolate } from "./i18n.js";
 
 /** "good", "poor" or "bad" from a callstats sample, or null when it says nothing. */
@@ -26,7 +27,7 @@ const QUALITY_TEXT = {
 };
 
 export class PeerState {
-  /** `root` holds the call panel; `view` is the page's CallView. */
+  /** `root` holds the call panel; `view` is the page's CallView; `otherName()` is `isolate`d. */
   constructor({ root, session, signaling, view, otherName }) {
     this.session = session;
     this.signaling = signaling;
@@ -71,8 +72,9 @@ export class PeerState {
 
   show(frame) {
     const name = this.otherName();
-    this.muted.textContent = interpolate(gettext("%(name)s is muted"), { name });
-    this.cameraOff.textContent = interpolate(gettext("%(name)s turned the camera off"), { name });
+    // The name comes `isolate`d: `write` keeps it from reordering the sentence.
+    write(this.muted, interpolate(gettext("%(name)s is muted"), { name }));
+    write(this.cameraOff, interpolate(gettext("%(name)s turned the camera off"), { name }));
     this.peerAudioOnly.textContent = gettext("audio only");
     this.muted.hidden = !frame.muted;
     this.cameraOff.hidden = !frame.camera_off;

@@ -245,6 +245,11 @@ CONSULT_GRACE_SECONDS = float(env("CONSULT_GRACE_SECONDS", "30"))
 CONSULT_CALLBACK_DAYS = int(env("CONSULT_CALLBACK_DAYS", "14"))
 # How long a refused caller may carry their join time to another queue.
 CONSULT_MOVE_SECONDS = float(env("CONSULT_MOVE_SECONDS", "600"))
+# Media must flow this soon after the answer, or both pages say so and the
+# watchdog's ladder starts (docs/connectivity.md); a call whose media still
+# never flowed CONSULT_CONNECT_RESCUE_SECONDS later ends as failed to connect.
+CONSULT_CONNECT_SECONDS = float(env("CONSULT_CONNECT_SECONDS", "10"))
+CONSULT_CONNECT_RESCUE_SECONDS = float(env("CONSULT_CONNECT_RESCUE_SECONDS", "15"))
 # How often each server process proves it is alive and sweeps expired graces;
 # a process silent for CONSULT_PROCESS_TIMEOUT_SECONDS is taken for dead.
 CONSULT_HEARTBEAT_SECONDS = float(env("CONSULT_HEARTBEAT_SECONDS", "2"))

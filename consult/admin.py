@@ -263,7 +263,16 @@ class ConsultationAdmin(RecordingsOnConsultation, ReadOnlyAdmin):
         "ended_by",
         "audio_only",
     ]
-    list_filter = ["consultant", "outcome", "ended_by", "audio_only", "requested_at"]
+    # Connectivity and the watchdog's rungs (docs/connectivity.md) count rescues.
+    list_filter = [
+        "consultant",
+        "outcome",
+        "ended_by",
+        "audio_only",
+        "connectivity",
+        "rescued_by",
+        "requested_at",
+    ]
     search_fields = ["caller_name", "reason"]
     date_hierarchy = "requested_at"
     exclude = ["ticket", "consultant_channel", "consultant_process"]

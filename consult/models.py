@@ -5,6 +5,26 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+class Connectivity(models.TextChoices):
+    """What a caller's pre-call network check found (docs/connectivity.md)."""
+
+    UNKNOWN = "", _("not checked")
+    DIRECT = "direct", _("direct")
+    RELAY = "relay", _("relay only")
+    BLOCKED = "blocked", _("blocked")
+
+
+class WatchdogStep(models.TextChoices):
+    """The rungs of the in-call watchdog's ladder, in order (docs/connectivity.md)."""
+
+    NONE = "", _("none")
+    ICE_RESTART = "ice-restart", _("ICE restart")
+    RELAY = "relay", _("relay")
+    AUDIO_ONLY = "audio-only", _("audio only")
+    CALLBACK = "callback", _("callback offered")
 
 
 class Presence(models.TextChoices):
@@ -133,6 +153,9 @@ class Ticket(models.Model):
     caller_name = models.CharField(max_length=80)
     reason = models.CharField(max_length=500, blank=True)
     audio_only = models.BooleanField(default=False)
+    connectivity = models.CharField(
+        max_length=8, choices=Connectivity.choices, blank=True, default=""
+    )
     # Signaling held for the consultant while the caller waits; erased when
     # the ticket leaves the queue.
     offer = models.TextField(blank=True)
@@ -215,6 +238,9 @@ class Consultation(models.Model):
     caller_name = models.CharField(max_length=80)
     reason = models.CharField(max_length=500, blank=True)
     audio_only = models.BooleanField(default=False)
+    connectivity = models.CharField(
+        max_length=8, choices=Connectivity.choices, blank=True, default=""
+    )
     requested_at = models.DateTimeField()
     accepted_at = models.DateTimeField(null=True, blank=True)
     connected_at = models.DateTimeField(
@@ -228,6 +254,14 @@ class Consultation(models.Model):
         help_text="When a browser of the call first reported media connected.",
     )
     ended_at = models.DateTimeField(null=True, blank=True)
+    # The furthest rung of the watchdog's ladder the call needed, and the one
+    # after which media flowed again (empty: never needed, never rescued).
+    watchdog_step = models.CharField(
+        max_length=12, choices=WatchdogStep.choices, blank=True, default=""
+    )
+    rescued_by = models.CharField(
+        max_length=12, choices=WatchdogStep.choices, blank=True, default=""
+    )
     ended_by = models.CharField(max_length=10, choices=Party.choices, blank=True)
     end_reason = models.CharField(max_length=500, blank=True)
     outcome = models.CharField(

@@ -114,6 +114,7 @@ def queue_for(consultant_id: int, *, now: datetime | None = None) -> list[dict]:
             "caller_name",
             "reason",
             "audio_only",
+            "connectivity",
             "created_at",
             "dropped_at",
             "transfer_note",
@@ -127,6 +128,7 @@ def queue_for(consultant_id: int, *, now: datetime | None = None) -> list[dict]:
             "name": t.caller_name,
             "reason": t.reason,
             "audio_only": t.audio_only,
+            "connectivity": t.connectivity,
             "waiting_seconds": int((now - t.created_at).total_seconds()),
             "reconnecting": t.dropped_at is not None,
             "came_from": (

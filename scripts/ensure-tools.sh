@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Tools that some tests drive, from Debian's packages when missing: coturn for
-# the TURN relay test, a Compose CLI for the docker-compose.yml check, nginx
-# for the deploy/nginx limits test, ffmpeg (and its ffprobe) that joins and
-# checks recordings (docs/recording.md).
+# the TURN relay tests, nftables for the browser connectivity tests, a Compose
+# CLI for the docker-compose.yml check, nginx for the deploy/nginx limits test,
+# ffmpeg (and its ffprobe) that joins and checks recordings (docs/recording.md).
 set -euo pipefail
 
 missing=()
@@ -11,6 +11,7 @@ command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v ffprobe >/dev/null || missing+=(ffmpeg)
 command -v unshare >/dev/null || missing+=(util-linux)
 command -v ip >/dev/null || missing+=(iproute2)
+command -v nft >/dev/null || [ -x /usr/sbin/nft ] || missing+=(nftables)
 if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null; then
     missing+=(docker-compose)
 fi

@@ -9,6 +9,9 @@ missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v ip >/dev/null || missing+=(iproute2)
+# The connectivity tests: firewall rules in the namespace, and a real TURN relay.
+command -v nft >/dev/null || [ -x /usr/sbin/nft ] || missing+=(nftables)
+command -v turnserver >/dev/null || missing+=(coturn)
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "need root to install ${missing[*]}" >&2

@@ -245,6 +245,10 @@ STATS = {
 }
 # Frames whose whole text must be smaller than MAX_FRAME_BYTES.
 MAX_BYTES = {"stats": 512}
+# The pre-call check's verdict, and the watchdog's rungs in order
+# (consult.models.Connectivity and WatchdogStep).
+CONNECTIVITY = ("direct", "relay", "blocked")
+WATCHDOG_STEPS = ("ice-restart", "relay", "audio-only", "callback")
 
 _COMMON = {
     "ping": {},
@@ -256,6 +260,17 @@ _COMMON = {
     "hangup": {},
     # Either party stops the recording of the call (docs/recording.md).
     "record_stop": {},
+    # What this side sends, for the other page to show (docs/connectivity.md).
+    "tracks": {
+        "muted": boolean,
+        "camera_off": boolean,
+        "audio_only": OptionalField(boolean, False),
+    },
+    # A rung of the watchdog's ladder taken, or media back after it.
+    "watchdog": {
+        "step": one_of(*WATCHDOG_STEPS),
+        "recovered": OptionalField(boolean, False),
+    },
 }
 
 CALLER = _COMMON | {
@@ -264,6 +279,8 @@ CALLER = _COMMON | {
         "name": NAME,
         "reason": OptionalField(REASON, ""),
         "audio_only": OptionalField(boolean, False),
+        # The pre-call check's class; missing when the check had not finished.
+        "connectivity": OptionalField(one_of(*CONNECTIVITY), ""),
         "offer": description("offer"),
         # The solution to `challenge_required` (docs/protocol.md: join limits).
         "altcha": OptionalField(pattern(_SOLUTION, "an ALTCHA solution"), ""),

@@ -14,6 +14,7 @@ once the transaction has committed. One module per sub-domain:
 - `recordings`: recording a call with both parties' consent, and its file;
 - `quality`, `feedback`: a call's measured quality, the caller's rating and
   the consultant's flag (docs/operations.md);
+- `connectivity`: the connecting deadline and the watchdog's record;
 - `shared`: what they share (states, grace, history rows, frames).
 """
 
@@ -27,6 +28,7 @@ from .calls import (
     consultation_transfer,
     ticket_accept,
 )
+from .connectivity import consultation_fail, consultation_watchdog
 from .desk import (
     consultant_leave,
     consultant_set_presence,
@@ -79,9 +81,11 @@ __all__ = [
     "consultation_answer",
     "consultation_end",
     "consultation_end_by_operator",
+    "consultation_fail",
     "consultation_media_connected",
     "consultation_relay",
     "consultation_transfer",
+    "consultation_watchdog",
     "desk_closed",
     "desk_opened",
     "feedback_flag",

@@ -19,6 +19,7 @@ from consult.models import (
     Ticket,
 )
 
+from .connectivity import consultation_fail, unconnected_calls
 from .desk import desk_closed
 from .notify import notify_due, notify_send
 from .recordings import recordings_assemble_due, recordings_purge
@@ -103,6 +104,12 @@ def sweep(*, now: datetime | None = None) -> Result[None]:
         *_repair_each("process", dead, lambda pk: _end_process(pk, silent_since, now)),
         *_repair_each("ticket", waiting, lambda pk: _end_waiting(pk, cutoff, now)),
         *_repair_each("consultation", calls, lambda pk: _end_call(pk, cutoff, now)),
+        # Answered calls whose media never flowed (connectivity.py).
+        *_repair_each(
+            "unconnected call",
+            unconnected_calls(now),
+            lambda pk: consultation_fail(pk, now),
+        ),
         *_repair_each("consultant", deskless, lambda pk: _go_offline(pk, cutoff, now)),
         # The liveness check of long waiters (tickets.py: still_there_*).
         *_repair_each(

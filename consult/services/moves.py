@@ -33,7 +33,8 @@ def ticket_move(*, move_token: str, consultant_slug: str, **join) -> Result[Join
     placed by the join time of the refused ticket that `move_token` names.
 
     Raises `CannotMove` when the token names no refused ticket, was used, is
-    older than `CONSULT_MOVE_SECONDS`, or names a ticket of that same queue;
+    older than `CONSULT_MOVE_SECONDS`, or names a ticket of that same queue
+    (unless its call failed to connect: then the token is that queue's retry);
     then whatever `ticket_create` raises (and the right to move is kept).
     """
     # A transfer's token names its queue; a refusal's fits any other.
@@ -53,19 +54,26 @@ def ticket_move(*, move_token: str, consultant_slug: str, **join) -> Result[Join
     refused_by = Consultation.objects.filter(
         requested_at=old.created_at, outcome=Consultation.Outcome.REFUSED
     ).values_list("consultant__slug", flat=True)
-    if consultant_slug == old.consultant.slug or consultant_slug in refused_by:
+    # A call that failed to connect gives a retry in its own queue (connectivity.py).
+    retry = Consultation.objects.filter(
+        ticket=old, outcome=Consultation.Outcome.FAILED
+    ).exists()
+    same_queue = consultant_slug == old.consultant.slug
+    if (same_queue and not retry) or consultant_slug in refused_by:
         raise errors.CannotMove
     Ticket.objects.filter(pk=old.pk).update(move_hash="", transfer_note="")
     created = ticket_create(consultant_slug=consultant_slug, **join)
     ticket = created.value.ticket
     # `created_at` is set on insert (auto_now_add): an update is the way to
     # give the ticket its original place.
+    # A retry in the same queue came from nowhere else.
+    came_from = None if same_queue else old.consultant
     Ticket.objects.filter(pk=ticket.pk).update(
         created_at=old.created_at,
-        came_from=old.consultant,
+        came_from=came_from,
         transfer_note=old.transfer_note,
     )
-    ticket.created_at, ticket.came_from = old.created_at, old.consultant
+    ticket.created_at, ticket.came_from = old.created_at, came_from
     joined = Joined(ticket, queued_payload(ticket, created.value.queued["token"]))
     # Not at the tail: the callers behind it move down.
     return Result(joined, [QueueChanged(ticket.consultant_id)])

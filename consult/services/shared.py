@@ -127,6 +127,7 @@ def history_row(ticket: Ticket, **fields) -> Consultation:
         caller_name=ticket.caller_name,
         reason=ticket.reason,
         audio_only=ticket.audio_only,
+        connectivity=ticket.connectivity,
         requested_at=ticket.created_at,
         **fields,
     )

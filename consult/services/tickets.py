@@ -100,8 +100,12 @@ def ticket_create(
     process: str,
     address: str = "",
     proof: str = "",
+    connectivity: str = "",
 ) -> Result[Joined]:
     """Queue a caller with the offer (SDP text) the consultant will answer.
+
+    `connectivity` is the pre-call check's class (`Connectivity`: "direct",
+    "relay", "blocked", or "" when unknown), shown on the desk's queue card.
 
     `address` is the client's, when known: it may have only
     `CONSULT_MAX_WAITING_PER_ADDRESS` tickets waiting at once, checked and
@@ -136,6 +140,7 @@ def ticket_create(
         caller_name=caller_name,
         reason=reason,
         audio_only=audio_only,
+        connectivity=connectivity,
         offer=offer,
         token_hash=token_hash(token),
         caller_channel=channel,

@@ -180,6 +180,19 @@ class SignalingConsumer(AsyncWebsocketConsumer):
     async def on_offer(self, offer):
         await self.relay({"type": "offer", "offer": offer})
 
+    async def on_tracks(self, muted, camera_off, audio_only):
+        frame = {"muted": muted, "camera_off": camera_off, "audio_only": audio_only}
+        await self.relay({"type": "tracks", **frame})
+
+    async def on_watchdog(self, step, recovered):
+        await self.call_service(
+            services.consultation_watchdog,
+            channel=self.channel_name,
+            party=self.role,
+            step=step,
+            recovered=recovered,
+        )
+
     async def on_media(self, state):
         await self.call_service(
             services.consultation_media_connected,

@@ -2,6 +2,8 @@
 
 import math
 
+from django.conf import settings
+
 from consult import errors, services
 from consult.ice import ice_servers
 
@@ -20,7 +22,11 @@ class CallerConsumer(SignalingConsumer):
         self.runtime.hub.watch_lobby(self)
         consultants = await self.runtime.hub.consultants()
         await self.send_frame(
-            "hello", role="caller", ice_servers=ice_servers(), consultants=consultants
+            "hello",
+            role="caller",
+            ice_servers=ice_servers(),
+            consultants=consultants,
+            connect_seconds=settings.CONSULT_CONNECT_SECONDS,
         )
         await self.greeted()
 
@@ -38,7 +44,15 @@ class CallerConsumer(SignalingConsumer):
         )
 
     async def on_join(
-        self, consultant, name, reason, audio_only, offer, altcha, move_token
+        self,
+        consultant,
+        name,
+        reason,
+        audio_only,
+        connectivity,
+        offer,
+        altcha,
+        move_token,
     ):
         address = self.scope.get("client_address", "")
         wait = join_wait(self.joins, address)
@@ -56,6 +70,7 @@ class CallerConsumer(SignalingConsumer):
             caller_name=name,
             reason=reason,
             audio_only=audio_only,
+            connectivity=connectivity,
             offer=offer["sdp"],
             channel=self.channel_name,
             process=self.runtime.process,

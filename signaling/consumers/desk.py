@@ -2,6 +2,8 @@
 
 import contextlib
 
+from django.conf import settings
+
 from consult import selectors, services
 from consult.database import database_call
 from consult.ice import ice_servers
@@ -62,6 +64,7 @@ class DeskConsumer(SignalingConsumer):
             status=status,
             ice_servers=ice_servers(),
             queue_message=self.consultant.queue_message,
+            connect_seconds=settings.CONSULT_CONNECT_SECONDS,
         )
         await self.send_frame("queue", **queue)
         if resumed:

@@ -9,14 +9,18 @@ import { CallView, isolate, write } from "./callview.js";
 import { chime, unlockSound } from "./chime.js";
 import { ConsentPrompt } from "./consent.js";
 import { FeedbackForm } from "./feedback.js";
+import { gettext } from "./i18n.js";
 import { JoinProof } from "./joinproof.js";
 import { showOthers } from "./others.js";
+import { PeerState } from "./peerstate.js";
+import { PreCheck } from "./precheck.js";
 import { Preview } from "./preview.js";
 import { Seat } from "./seat.js";
 import { CallerSession } from "./session.js";
 import { Signaling } from "./signaling.js";
 import { StillThere } from "./stillthere.js";
 import { TurnNear } from "./turnnear.js";
+import { Watchdog } from "./watchdog.js";
 
 const page = document.querySelector("[data-call-page]");
 const slug = page.dataset.slug;
@@ -91,6 +95,34 @@ const session = new CallerSession({
   },
 });
 
+// The pre-call check, the other side's state and the watchdog (docs/connectivity.md).
+function offerCallback() {
+  callback.show(true);
+  callback.details.open = true;
+}
+const precheck = new PreCheck({
+  root: $("[data-precheck]"),
+  signaling,
+  preview,
+  onAudioOnly: () => {
+    audioOnlyBox.checked = true;
+    preview.open();
+  },
+  onCallback: offerCallback,
+});
+const peerState = new PeerState({ root: page, session, signaling, view, otherName: () => consultantName });
+new Watchdog({
+  session,
+  signaling,
+  element: $('[data-testid="watchdog-step"]'),
+  drives: true,
+  answered: ["accepted", "resumed"],
+  onAudioOnly: () => peerState.goAudioOnly(),
+  onCallback: offerCallback,
+});
+// Set when a call failed to connect: the next `queued` says why the caller waits again.
+let connectFailed = false;
+
 // --- what the caller sees -----------------------------------------------------
 
 function setState(state, text) {
@@ -164,7 +196,7 @@ async function join(event) {
   const audioOnly = audioOnlyBox.checked;
   seat.remember({ name, reason: reasonInput.value, audioOnly, token: null });
   const reason = reasonInput.value.trim();
-  const fields = { consultant: slug, name, reason, audio_only: audioOnly };
+  const fields = { consultant: slug, name, reason, audio_only: audioOnly, ...precheck.joinFields() };
   if (moveToken) fields.move_token = moveToken;
   const joining = session.join(fields, async () => {
     await preview.settled();
@@ -227,6 +259,9 @@ signaling.on("queued", (frame) => {
   showPosition(frame.position, frame.wait_range);
   showConsultantMessage(frame.consultant_message || "");
   setState("queued");
+  $("[data-connect-failed]").hidden = !connectFailed;
+  if (connectFailed) offerCallback();
+  connectFailed = false;
 });
 
 signaling.on("position", (frame) => showPosition(frame.position, frame.wait_range));
@@ -273,6 +308,7 @@ signaling.on("refused", (frame) => {
 });
 
 signaling.on("hangup", (frame) => {
+  if (frame.reason === "failed") return retryAfterFailure(frame);
   let text = `${consultantName} ended the call.`;
   if (frame.reason === "disconnected") text = `${consultantName}'s connection was lost.`;
   else if (frame.by === "caller") text = "You ended the call.";
@@ -280,6 +316,15 @@ signaling.on("hangup", (frame) => {
   showEnd("ended", "The call has ended", text);
   feedback.offer();
 });
+
+/** The call never connected: back to the head of the queue with the retry token. */
+function retryAfterFailure(frame) {
+  finish();
+  moveToken = frame.move_token || null;
+  connectFailed = true;
+  setState("failed", gettext("The call could not connect."));
+  if (moveToken) form.requestSubmit();
+}
 
 // A consultant handed this waiting caller to a colleague: the place (same
 // token, same join time) continues on the colleague's page.

@@ -13,8 +13,10 @@ import { DeskQueue } from "./deskqueue.js";
 import { gettext } from "./i18n.js";
 import { openBest, stopStream } from "./media.js";
 import { DeskRecording } from "./recorder.js";
+import { PeerState } from "./peerstate.js";
 import { ConsultantSession } from "./session.js";
 import { Signaling } from "./signaling.js";
+import { Watchdog } from "./watchdog.js";
 
 const page = document.querySelector("[data-desk-page]");
 const $ = (selector) => page.querySelector(selector);
@@ -71,6 +73,17 @@ const session = new ConsultantSession({
     await openCallMedia(video);
     return stream;
   },
+});
+
+// The caller's state and the watchdog (docs/connectivity.md); the caller's page drives ICE restarts.
+const peerState = new PeerState({ root: page, session, signaling, view, otherName: () => callerName("Caller") });
+new Watchdog({
+  session,
+  signaling,
+  element: $('[data-testid="watchdog-step"]'),
+  drives: false,
+  answered: ["caller", "resumed"],
+  onAudioOnly: () => peerState.goAudioOnly(),
 });
 
 /** The name of the caller in the call, or `fallback` when there is none. */
@@ -244,6 +257,11 @@ signaling.on("transferred", (frame) => {
 });
 
 signaling.on("hangup", (frame) => {
+  if (frame.reason === "failed") {
+    endCall();
+    setState("failed", gettext("The call could not connect. The caller is back at the head of your queue."));
+    return;
+  }
   const name = callerName("The caller");
   let text = `${name} ended the call. Ready for the next caller.`;
   if (frame.reason === "disconnected") {

@@ -5,6 +5,22 @@
  */
 
 import { isolate, write } from "./callview.js";
+import { gettext } from "./i18n.js";
+
+// The caller's pre-call check (docs/connectivity.md), as the card says it.
+const CONNECTIVITY_TEXT = {
+  direct: () => gettext("network: direct"),
+  relay: () => gettext("network: relay only"),
+  blocked: () => gettext("network: blocked"),
+};
+
+function showConnectivity(item, connectivity) {
+  item.dataset.connectivity = connectivity;
+  const badge = item.querySelector("[data-connectivity-badge]");
+  badge.textContent = connectivity ? CONNECTIVITY_TEXT[connectivity]() : "";
+  badge.hidden = !connectivity;
+  badge.classList.toggle("warn", connectivity === "relay" || connectivity === "blocked");
+}
 
 export class DeskQueue {
   /**
@@ -96,6 +112,7 @@ export class DeskQueue {
     const transfer = item.querySelector('[data-testid="transfer"]');
     if (transfer) transfer.setAttribute("aria-label", `Transfer ${name}`);
     item.querySelector("[data-audio-only]").hidden = !caller.audio_only;
+    showConnectivity(item, caller.connectivity || "");
     item.querySelector("[data-reconnecting]").hidden = !caller.reconnecting;
     item.classList.toggle("reconnecting", Boolean(caller.reconnecting));
     this.waitingSince.set(caller.ticket, performance.now() - caller.waiting_seconds * 1000);

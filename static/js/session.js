@@ -13,7 +13,7 @@
  * state: "in-call" when connected, "reconnecting" when it fails or drops.
  */
 
-import { CallStats } from "./callloop.js";
+import { StatsLoop } from "./callstats.js";
 import { hasVideo, Peer } from "./peer.js";
 import { reportStats } from "./statsreport.js";
 
@@ -29,9 +29,11 @@ class CallSession {
     this.iceServers = [];
     this.phase = "idle";
     this.peer = null;
-    // One getStats() loop per call, shared by every feature that watches it.
-    this.stats = new CallStats();
-    reportStats(this.stats, signaling);
+    // The one getStats() loop of the current connection, and who watches it
+    // (the watchdog, the quality badge, the report to the server).
+    this.stats = null;
+    this.peerWatchers = [];
+    reportStats(this, signaling);
     signaling.on("hello", (frame) => {
       this.iceServers = Array.isArray(frame.ice_servers) ? frame.ice_servers : [];
     });
@@ -42,6 +44,15 @@ class CallSession {
 
   receive(message) {
     if (this.peer) this.peer.receive(message);
+  }
+
+  /**
+   * Call `fn(peer, stats)` with each new connection of a call and its one
+   * StatsLoop (callstats.js), which every feature watching the call
+   * subscribes to; `fn(null, null)` when the connection is dropped.
+   */
+  watchPeers(fn) {
+    this.peerWatchers.push(fn);
   }
 
   newPeer(options = {}) {
@@ -55,6 +66,9 @@ class CallSession {
       onConnectionState: (state) => peer === this.peer && this.connectionChanged(state),
       ...options,
     });
+    if (this.stats) this.stats.stop();
+    this.stats = new StatsLoop(peer.pc, { intervalMs: 1000 });
+    for (const fn of this.peerWatchers) fn(peer, this.stats);
     return peer;
   }
 
@@ -68,15 +82,18 @@ class CallSession {
     // The server counts talk time from the first report, and records a call
     // that never got here as failed to connect.
     if (state === "connected") this.signaling.send("media", { state: "connected" });
-    if (state === "connected") this.stats.start(this.peer.pc);
     if (state === "connected") this.onState("in-call");
     else if (state === "failed" || state === "disconnected") this.onState("reconnecting");
   }
 
   dropPeer() {
-    this.stats.stop();
     if (this.peer) this.peer.close();
     this.peer = null;
+    if (this.stats) {
+      this.stats.stop();
+      this.stats = null;
+      for (const fn of this.peerWatchers) fn(null, null);
+    }
   }
 
   /** Close the connection and forget the call (the page stops its own stream). */

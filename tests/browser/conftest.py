@@ -51,6 +51,8 @@ TRACK_PEERS = """
 })();
 """
 GRACE_SECONDS = 6
+CONNECT_SECONDS = 5
+RESCUE_SECONDS = 8
 OFFLINE = "net::ERR_INTERNET_DISCONNECTED"
 
 expect.set_options(timeout=15_000)
@@ -120,6 +122,9 @@ def app(workdir, redis_url, database):
         CHANNEL_PREFIX="browser",
         # Short enough for a test to outwait, long enough for any reload.
         CONSULT_GRACE_SECONDS=str(GRACE_SECONDS),
+        # A call without media fails this soon after the answer (test_connectivity).
+        CONSULT_CONNECT_SECONDS=str(CONNECT_SECONDS),
+        CONSULT_CONNECT_RESCUE_SECONDS=str(RESCUE_SECONDS),
         # Every page of every test comes from 127.0.0.1: lift the per-address caps.
         CONSULT_MAX_SOCKETS_PER_ADDRESS="1000",
         CONSULT_MAX_WAITING_PER_ADDRESS="1000",

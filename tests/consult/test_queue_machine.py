@@ -1117,6 +1117,9 @@ def set_up(settings) -> None:
     # Sweeps an hour ahead would ask every waiter whether they are still
     # there: that check has tests of its own (test_join_limits, test_still_there).
     settings.CONSULT_STILL_THERE_AFTER_SECONDS = 0
+    # Calls here never report media: the connecting deadline (tested in
+    # test_connectivity.py) would end them long before any grace ran out.
+    settings.CONSULT_CONNECT_SECONDS = 86400
     QueueMachine.consultant_ids = (
         make_consultant("ada", presence="offline").id,
         make_consultant("bob", presence="offline").id,

@@ -63,6 +63,7 @@ async def test_opening_a_desk_says_hello_then_queue_and_goes_online(ada):
         "consultant": {"slug": "ada", "name": "Ada"},
         "status": "online",
         "queue_message": "",
+        "connect_seconds": 10,
     }
     assert (await desk.receive_json_from(TIMEOUT)) == {
         "type": "queue",
@@ -84,6 +85,7 @@ async def test_opening_a_desk_says_hello_then_queue_and_goes_online(ada):
         "name",
         "reason",
         "audio_only",
+        "connectivity",
         "waiting_seconds",
         "reconnecting",
         "came_from",

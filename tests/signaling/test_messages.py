@@ -29,6 +29,7 @@ def test_join_is_cleaned_and_undeclared_fields_dropped():
         "name": "Bo",
         "reason": "",
         "audio_only": False,
+        "connectivity": "",
         "offer": {"type": "offer", "sdp": OFFER},
         "altcha": "",
         "move_token": "",
@@ -189,3 +190,31 @@ def test_names_in_every_script_pass_with_the_joiners_they_need(name):
         "caller",
     )
     assert message.fields["name"] == name
+
+
+def test_join_carries_the_pre_call_check_class_and_nothing_else():
+    join = {"type": "join", "consultant": "ada", "name": "Bo", "offer": OFFER}
+    offer = {"type": "offer", "sdp": OFFER}
+    message = parse(
+        json.dumps({**join, "offer": offer, "connectivity": "relay"}), "caller"
+    )
+    assert message.fields["connectivity"] == "relay"
+    for bad in ("fast", "", 1, ["relay"]):
+        with pytest.raises(ProtocolError, match="connectivity"):
+            parse(json.dumps({**join, "offer": offer, "connectivity": bad}), "caller")
+
+
+@pytest.mark.parametrize("role", ["caller", "consultant"])
+def test_tracks_and_watchdog_frames_are_checked(role):
+    tracks = parse(frame(type="tracks", muted=True, camera_off=False), role)
+    assert tracks.fields == {"muted": True, "camera_off": False, "audio_only": False}
+    step = parse(frame(type="watchdog", step="audio-only"), role)
+    assert step.fields == {"step": "audio-only", "recovered": False}
+    for bad in (
+        frame(type="tracks", muted="yes", camera_off=False),
+        frame(type="tracks", camera_off=False),
+        frame(type="watchdog", step="reboot"),
+        frame(type="watchdog", step="relay", recovered="true"),
+    ):
+        with pytest.raises(ProtocolError):
+            parse(bad, role)

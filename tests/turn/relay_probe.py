@@ -32,7 +32,8 @@ HOST = "127.0.0.1"
 FRAMES_WANTED = 30
 
 
-def start_coturn(plan: dict, workdir: str) -> subprocess.Popen:
+def start_coturn(plan: dict, workdir: str, extra: tuple = ()) -> subprocess.Popen:
+    """coturn on loopback as the plan says; `extra` adds or overrides options."""
     # The child keeps its own copy of the log's descriptor.
     with open(Path(workdir) / "coturn.log", "w") as log:
         return subprocess.Popen(
@@ -53,6 +54,7 @@ def start_coturn(plan: dict, workdir: str) -> subprocess.Popen:
                 # production config (rightly) refuses to relay to.
                 "--allow-loopback-peers",
                 f"--allowed-peer-ip={HOST}",
+                *extra,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -25,7 +25,8 @@ def board_state(*, now: datetime | None = None) -> list[dict]:
     `call` is None or {consultation, caller, seconds (since the accept),
     media, candidate ("" until measured), relayed, rtt_ms}; `queue` is the
     waiting callers, next first: {ticket, name, waiting_seconds, connection
-    ("connected" or "reconnecting"), came_from (a name or "")}.
+    ("connected" or "reconnecting"), connectivity (the pre-call check's class,
+    "direct", "relay", "blocked" or "" unknown), came_from (a name or "")}.
     """
     now = now or timezone.now()
     consultants = list(consultants_with_live_state(Consultant.objects.serving()))
@@ -39,6 +40,7 @@ def board_state(*, now: datetime | None = None) -> list[dict]:
                 "name": t.caller_name,
                 "waiting_seconds": int((now - t.created_at).total_seconds()),
                 "connection": "reconnecting" if t.dropped_at else "connected",
+                "connectivity": t.connectivity,
                 "came_from": t.came_from.name if t.came_from else "",
             }
         )

@@ -6,6 +6,7 @@
  * with textContent only.
  */
 
+import { CONNECTIVITY_TEXT } from "./deskqueue.js";
 import { gettext, interpolate } from "./i18n.js";
 
 // Under a second, so that a join or an end shows within one (with the request).
@@ -100,12 +101,14 @@ function queueItem(consultant, caller, index, others) {
     "data-testid": "ops-queue-item",
     "data-ticket": caller.ticket,
     "data-connection": caller.connection,
+    "data-connectivity": caller.connectivity || "",
   });
   const who = el("span", { class: "ops-who" }, `${index + 1}. `);
   who.append(el("strong", {}, caller.name));
   if (caller.came_from) who.append(" ", el("span", {}, interpolate(gettext("(from %(name)s)"), { name: caller.came_from })));
   item.append(who, el("span", { "data-clock": caller.ticket }, clock(caller.waiting_seconds)));
   if (caller.connection !== "connected") item.append(el("span", {}, MEDIA.reconnecting));
+  if (caller.connectivity) item.append(el("span", { class: "badge" }, CONNECTIVITY_TEXT[caller.connectivity]()));
   if (!canAct) return item;
   item.append(
     button("ops-remove", gettext("Remove"), () =>

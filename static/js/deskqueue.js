@@ -7,8 +7,9 @@
 import { isolate, write } from "./callview.js";
 import { gettext } from "./i18n.js";
 
-// The caller's pre-call check (docs/connectivity.md), as the card says it.
-const CONNECTIVITY_TEXT = {
+// The caller's pre-call check (docs/connectivity.md), as the card (and the
+// operations board) says it.
+export const CONNECTIVITY_TEXT = {
   direct: () => gettext("network: direct"),
   relay: () => gettext("network: relay only"),
   blocked: () => gettext("network: blocked"),

@@ -61,10 +61,19 @@ def test_the_board_state_lists_consultants_queues_and_calls(floor):
     assert by_slug["ada"]["queue"][0]["ticket"] == str(waiting.pk)
     assert by_slug["ada"]["queue"][0]["connection"] == "connected"
     assert by_slug["ada"]["call"] is None
+    assert by_slug["ada"]["queue"][0]["connectivity"] == ""
     call = by_slug["bea"]["call"]
     assert call["caller"] == "Yo"
     assert call["media"] == "connecting"
     assert by_slug["bea"]["status"] == "busy"
+
+
+def test_the_board_shows_each_callers_pre_call_check(floor):
+    _, _, waiting, _ = floor
+    Ticket.objects.filter(pk=waiting.pk).update(connectivity="relay")
+    state = lead().get("/admin/ops/board/state.json").json()
+    by_slug = {c["slug"]: c for c in state["consultants"]}
+    assert [c["connectivity"] for c in by_slug["ada"]["queue"]] == ["relay", ""]
 
 
 def test_the_board_needs_staff_and_view_permission(floor):

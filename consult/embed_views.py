@@ -19,6 +19,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import translation
 from django.utils.http import urlencode
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_safe
 
 from . import embed
@@ -130,7 +131,8 @@ def _framable(response, origins: list[str]):
 
 
 def _render(request, template: str, context: dict):
-    lang = _language(request) or settings.LANGUAGE_CODE
+    # Without a `lang` of its own, the frame speaks as the browser asks.
+    lang = _language(request) or translation.get_language()
     with translation.override(lang):
         return render(request, template, {**context, "lang": lang})
 
@@ -183,7 +185,7 @@ def call(request, slug):
     if consultant is None or (
         site is not None and not following and not embed.offers(site, consultant)
     ):
-        return picker(request, notice="That consultant cannot be reached here.")
+        return picker(request, notice=_("That consultant cannot be reached here."))
     response = _render(
         request,
         "embed/call.html",

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Tools that some tests drive, from Debian's packages when missing: coturn for
 # the TURN relay test, a Compose CLI for the docker-compose.yml check, nginx
-# for the deploy/nginx limits test.
+# for the deploy/nginx limits test, gettext for the message catalogs.
 set -euo pipefail
 
 missing=()
@@ -9,6 +9,8 @@ command -v turnserver >/dev/null || missing+=(coturn)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v unshare >/dev/null || missing+=(util-linux)
 command -v ip >/dev/null || missing+=(iproute2)
+# msgfmt, msgmerge, msgattrib: the message catalogs (scripts/i18n.sh).
+command -v msgfmt >/dev/null && command -v msgattrib >/dev/null || missing+=(gettext)
 if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null; then
     missing+=(docker-compose)
 fi

@@ -18,6 +18,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# The catalogs the pages are read in, and axe-core for the accessibility checks.
+bash scripts/i18n.sh compile
+bash scripts/ensure-node.sh
+
 # The suite empties its database: each run gets its own, so that runs by
 # several people on one machine leave each other alone.
 scratch=$(mktemp -d /tmp/browser-db.XXXXXX)

@@ -139,3 +139,15 @@ def test_the_turn_near_email_is_in_the_callers_language(
     assert message.subject == "Ada 님 상담의 다음 차례입니다"
     assert message.body.startswith("안녕하세요.")
     assert "/call/ada/back/" in message.body
+
+
+def test_the_widgets_own_words_come_in_its_language(client, db):
+    """embed.js on the host page hears its words with the site check."""
+    korean = client.get("/embed/site.js?lang=ko", HTTP_ORIGIN="https://x.example")
+    text = korean.content.decode()
+    assert "consult:words" in text and json.dumps("그래도 닫기") in text
+    # Still the answer the widget waits for, after its words.
+    assert text.index("consult:words") < text.index('{"allowed": false}')
+    english = client.get("/embed/site.js", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert '"leave": "Close anyway"' in english
+    assert "Accept-Language" in korean["Vary"]

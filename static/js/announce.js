@@ -3,8 +3,8 @@
  * region only when its words change (a push that repeats the same place says
  * nothing), and `urgent(text)` says something at once through the page's
  * assertive region (`[data-announce-urgent]`): a turn arriving, a call
- * connecting or dropping. `focusOn(element)` moves focus there without
- * scrolling the page away, so focus is never left on something now hidden.
+ * connecting or dropping. `focusOn(element)` moves focus there, and
+ * `focusLost()` tells whether focus sits on nothing or on a part now hidden.
  */
 
 export function polite(region, text) {
@@ -26,5 +26,10 @@ export function focusOn(element) {
   if (!element.matches("a[href], button, input, select, textarea, summary, [tabindex]")) {
     element.setAttribute("tabindex", "-1");
   }
-  element.focus({ preventScroll: false });
+  element.focus();
+}
+
+export function focusLost() {
+  const element = document.activeElement;
+  return !element || element === document.body || !element.checkVisibility();
 }

@@ -3,7 +3,7 @@
  * or a dropped socket resumes with the token kept in sessionStorage.
  */
 
-import { focusOn, polite, urgent } from "./announce.js";
+import { focusLost, focusOn, polite, urgent } from "./announce.js";
 import { CallbackForm } from "./callback.js";
 import { callerText } from "./callertext.js";
 import { CallView, isolate, write } from "./callview.js";
@@ -117,7 +117,7 @@ function moveFocus(state) {
   else if (state === "connecting" && session.phase === "call") focusOn($("[data-call-controls]"));
   if (state === "in-call") urgent(TEXT.states["in-call"]);
   else if (state === "ended" || state === "refused") focusOn($("[data-ended-title]"));
-  else if (state === "idle" && document.activeElement === document.body) focusOn(nameInput);
+  else if (state === "idle" && focusLost()) focusOn(nameInput);
 }
 
 function updateJoinButton() {

@@ -181,7 +181,8 @@ function endCall(text) {
   stream = null;
   view.useStream(null);
   setState("ended", text);
-  acceptNext.focus();
+  // The next thing to do, or, with no one waiting, the queue that will show them.
+  focusOn(acceptNext.disabled ? $("#queue-title") : acceptNext);
 }
 
 // The caller of the call goes to a colleague's queue, keeping their join time.

@@ -68,3 +68,19 @@ def test_a_refused_caller(axe_page, consultant):
     queue_items(desk).first.get_by_test_id("refuse").click()
     expect_state(caller, "refused")
     assert_accessible(caller, "refused")
+
+
+NO_SIDEWAYS_SCROLL = "() => document.documentElement.scrollWidth <= window.innerWidth"
+
+
+def test_pages_reflow_at_320_css_pixels(axe_page, consultant):
+    """WCAG 1.4.10: 320 px wide (a 1280 px screen at 400%, or a phone) needs
+    no scrolling sideways."""
+    desk = open_desk(axe_page(viewport={"width": 320, "height": 640}), consultant.slug)
+    assert desk.evaluate(NO_SIDEWAYS_SCROLL), "desk"
+    page = axe_page(viewport={"width": 320, "height": 640})
+    for path in ["/", f"/call/{consultant.slug}/", "/accounts/login/"]:
+        page.goto(path)
+        assert page.evaluate(NO_SIDEWAYS_SCROLL), path
+    join(open_call_page(page, consultant.slug), "Narrow Nan")
+    assert page.evaluate(NO_SIDEWAYS_SCROLL), "waiting"

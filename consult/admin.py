@@ -382,6 +382,9 @@ class EmbedSiteForm(forms.ModelForm):
     class Meta:
         model = EmbedSite
         fields = ["origin", "label", "consultants", "is_active"]
+        # Check boxes, not the admin's two-list filter widget, whose icons
+        # carry ARIA a screen reader may not read (WCAG 4.1.2).
+        widgets = {"consultants": forms.CheckboxSelectMultiple}
 
     def clean_origin(self):
         # One spelling, the browser's: `frame-ancestors` and the host check
@@ -396,7 +399,6 @@ class EmbedSiteAdmin(admin.ModelAdmin):
     list_display = ["label", "origin", "may_offer", "is_active", "created_at"]
     list_filter = ["is_active", "consultants"]
     search_fields = ["label", "origin"]
-    filter_horizontal = ["consultants"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("consultants")

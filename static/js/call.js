@@ -17,7 +17,7 @@ import { CallerSession } from "./session.js";
 import { Signaling } from "./signaling.js";
 import { StillThere } from "./stillthere.js";
 import { TurnNear } from "./turnnear.js";
-import { statusText } from "./words.js";
+import { CUES, statusText } from "./words.js";
 
 const page = document.querySelector("[data-call-page]");
 const slug = page.dataset.slug;
@@ -115,7 +115,7 @@ function setState(state, text) {
 function moveFocus(state) {
   if (state === "queued") focusOn(waiting);
   else if (state === "connecting" && session.phase === "call") focusOn($("[data-call-controls]"));
-  if (state === "in-call") urgent(TEXT.states["in-call"]);
+  if (state === "in-call") urgent(CUES.connected);
   else if (state === "ended" || state === "refused") focusOn($("[data-ended-title]"));
   else if (state === "idle" && focusLost()) focusOn(nameInput);
 }
@@ -212,7 +212,7 @@ signaling.on("socket:close", () => {
   updateJoinButton();
   if (session.phase === "queued" || session.phase === "call") {
     setState("reconnecting");
-    urgent(TEXT.states.reconnecting);
+    urgent(CUES.lost);
   }
 });
 
@@ -260,7 +260,7 @@ signaling.on("accepted", async (frame) => {
   turnNear.reset();
   const connecting = session.accepted(frame.answer);
   setState("connecting");
-  urgent(TEXT.states.connecting);
+  urgent(CUES.turn);
   await connecting;
 });
 
@@ -274,7 +274,7 @@ signaling.on("resumed", async (frame) => {
 signaling.on("peer", async (frame) => {
   if (frame.state === "reconnecting") {
     setState("reconnecting", named(gettext("%(name)s's connection dropped; waiting for them to come back…")));
-    urgent(stateLine.textContent);
+    urgent(CUES.peerLost);
   } else if (frame.state === "back" && session.phase === "call") {
     setState("connecting", named(gettext("%(name)s is back: reconnecting media…")));
     await session.reconnect();
@@ -286,7 +286,7 @@ signaling.on("refused", (frame) => {
     ? interpolate(gettext("Reason: %(reason)s"), { reason: isolate(frame.reason) })
     : gettext("No reason was given.");
   showEnd("refused", named(gettext("%(name)s could not take your call")), reason);
-  urgent(TEXT.states.refused);
+  urgent(CUES.refused);
   othersShown = true;
   refusedMoveToken = frame.move_token || null;
   showOthers($("[data-others]"), lobby, slug, moveTo);
@@ -298,7 +298,7 @@ signaling.on("hangup", (frame) => {
   else if (frame.by === "caller") text = gettext("You ended the call.");
   else if (frame.by === "operator") text = gettext("The call was ended by the service's staff.");
   showEnd("ended", gettext("The call has ended"), text);
-  urgent(text);
+  urgent(CUES.ended);
 });
 
 // A consultant handed this waiting caller to a colleague: the place (same

@@ -14,6 +14,7 @@ import { gettext, interpolate, ngettext } from "./i18n.js";
 import { openBest, stopStream } from "./media.js";
 import { ConsultantSession } from "./session.js";
 import { Signaling } from "./signaling.js";
+import { CUES } from "./words.js";
 
 const page = document.querySelector("[data-desk-page]");
 const $ = (selector) => page.querySelector(selector);
@@ -99,7 +100,7 @@ function setState(state, text) {
   if (state === before) return;
   // The call's own controls once it starts; a dropped call is said at once.
   if (state === "connecting" && busy) focusOn($("[data-call-controls]"));
-  if (state === "in-call" || state === "reconnecting") urgent(stateText);
+  if (state === "in-call") urgent(CUES.connected);
 }
 
 function showError(text) {
@@ -128,7 +129,8 @@ function announce(arrivals) {
   );
   write(arrival, text);
   arrival.hidden = false;
-  urgent(arrival.textContent);
+  const count = arrivals.length;
+  urgent(interpolate(ngettext("New caller waiting.", "%(count)s new callers waiting.", count), { count }));
   if ("Notification" in window && Notification.permission === "granted" && document.hidden) {
     new Notification(gettext("A caller is waiting"), { body: names, tag: "consult-queue" });
   }
@@ -245,6 +247,7 @@ signaling.on("peer", (frame) => {
       "reconnecting",
       named(gettext("%(name)s's connection dropped; waiting for them to come back…"), isolate(caller.name)),
     );
+    urgent(CUES.peerLost);
   } else if (frame.state === "back") {
     setState("connecting", named(gettext("%(name)s is back: reconnecting media…"), isolate(caller.name)));
   }
@@ -269,7 +272,7 @@ signaling.on("hangup", (frame) => {
     text = gettext("An operator ended the call. Ready for the next caller.");
   }
   endCall(text);
-  urgent(stateLine.textContent);
+  urgent(CUES.ended);
 });
 
 const DESK_ERRORS = {
@@ -322,6 +325,7 @@ signaling.on("socket:close", ({ code }) => {
   } else {
     const state = session.caller ? "reconnecting" : stateLine.dataset.state;
     setState(state, gettext("Reconnecting to the desk…"));
+    if (session.caller) urgent(CUES.lost);
   }
 });
 

@@ -2,6 +2,16 @@
 
 import { gettext, interpolate, ngettext, pgettext } from "./i18n.js";
 
+/** Short cues said at once (announce.js `urgent`), apart from the visible sentences. */
+export const CUES = {
+  turn: gettext("Your turn has come."),
+  connected: gettext("Call connected."),
+  lost: gettext("Connection lost. Reconnecting."),
+  peerLost: gettext("The other side's connection dropped."),
+  ended: gettext("Call ended."),
+  refused: gettext("Call refused."),
+};
+
 /** A consultant's status (`online`, `busy`, `away`, `offline`) in words. */
 export function statusText(status) {
   const words = {

@@ -4,6 +4,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.a11y import assert_accessible
+from tests.browser.conftest import off_the_loop
 from tests.browser.pages import (
     expect_state,
     join,
@@ -11,6 +12,7 @@ from tests.browser.pages import (
     open_desk,
     queue_items,
 )
+from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.browser
 
@@ -84,3 +86,35 @@ def test_pages_reflow_at_320_css_pixels(axe_page, consultant):
         assert page.evaluate(NO_SIDEWAYS_SCROLL), path
     join(open_call_page(page, consultant.slug), "Narrow Nan")
     assert page.evaluate(NO_SIDEWAYS_SCROLL), "waiting"
+
+
+def make_superuser(username: str):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_superuser(
+        username=username, password=PASSWORD, email=f"{username}@example.com"
+    )
+
+
+def test_our_admin_pages(axe_page, consultant, django_db_blocker):
+    with django_db_blocker.unblock():
+        boss = off_the_loop(make_superuser, "a11y-boss")
+    admin = axe_page()
+    # The admin's pages name no icon: spare the console Chromium's 404 for one.
+    admin.route("**/favicon.ico", lambda route: route.fulfill(status=204))
+    admin.goto("/admin/login/?next=/admin/")
+    assert_accessible(admin, "admin login")
+    admin.fill("#id_username", boss.username)
+    admin.fill("#id_password", PASSWORD)
+    admin.locator("#id_password").press("Enter")
+    admin.wait_for_url("**/admin/")
+    for path in [
+        "/admin/",
+        "/admin/consult/consultant/",
+        f"/admin/consult/consultant/{consultant.pk}/change/",
+        "/admin/consult/ticket/",
+        "/admin/consult/consultation/",
+        "/admin/consult/embedsite/add/",
+    ]:
+        admin.goto(path)
+        assert_accessible(admin, path)

@@ -81,10 +81,13 @@ def test_caller_and_desk_in_korean_through_a_call(new_page, consultant):
 
     caller = korean_page(new_page)
     caller.goto("/")
-    expect(caller.get_by_test_id("consultant-card")).to_contain_text("온라인")
+    card = caller.locator(
+        f'[data-testid="consultant-card"][data-slug="{consultant.slug}"]'
+    )
+    expect(card).to_contain_text("온라인")
     assert_korean(caller, "lobby")
 
-    caller.get_by_test_id("consultant-card").click()
+    card.click()
     expect_state(caller, "idle")
     expect(caller.get_by_test_id("caller-join")).to_be_enabled()
     assert_korean(caller, "join form")

@@ -9,6 +9,8 @@ missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v ip >/dev/null || missing+=(iproute2)
+# A Korean font, so that Korean pages (and their screenshots) show letters.
+fc-list :lang=ko 2>/dev/null | grep -q . || missing+=(fonts-nanum)
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "need root to install ${missing[*]}" >&2

@@ -55,7 +55,9 @@ def demo(django_db_blocker, database):
     def make():
         Consultant.objects.update(is_active=False)
         for slug, name, title in DEMO:
-            make_consultant(slug, name=name, title=title, presence="offline")
+            # Made by the first test that asks; the next ones take them back.
+            if not Consultant.objects.filter(slug=slug).update(is_active=True):
+                make_consultant(slug, name=name, title=title, presence="offline")
 
     with django_db_blocker.unblock():
         off_the_loop(make)

@@ -3,7 +3,7 @@ PY := .venv/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-browser screenshots venv lint format clean
+.PHONY: run test test-browser screenshots venv lint format clean messages
 
 .venv/ready: requirements.txt requirements-dev.txt
 	python3 -m venv .venv
@@ -14,6 +14,7 @@ PORT ?= 8000
 venv: .venv/ready
 
 run: venv
+	bash scripts/i18n.sh compile
 	DJANGO_DEBUG=$${DJANGO_DEBUG-1} $(PY) manage.py migrate --noinput
 	DJANGO_DEBUG=$${DJANGO_DEBUG-1} $(PY) manage.py seed_demo --embed-origin http://localhost:$(PORT)
 	DJANGO_DEBUG=$${DJANGO_DEBUG-1} $(PY) manage.py runserver $(HOST):$(PORT)
@@ -27,6 +28,10 @@ test-browser: venv
 # Retake the README's pictures (docs/screenshots/) in the browser suite.
 screenshots: venv
 	SCREENSHOT_DIR=docs/screenshots bash scripts/test-browser.sh -k screenshots
+
+# Gather new strings into locale/ (then translate them), and check none is missing.
+messages: venv
+	bash scripts/i18n.sh update
 
 lint: venv
 	$(PY) -m ruff check .

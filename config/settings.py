@@ -64,6 +64,7 @@ MIDDLEWARE = [
     # After sessions, before common (Django's i18n docs): picks the language
     # from the cookie set by set_language, else Accept-Language.
     "django.middleware.locale.LocaleMiddleware",
+    "consult.timezones.ViewerTimeZoneMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -214,7 +215,8 @@ LOGOUT_REDIRECT_URL = "/"
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("ko", "한국어")]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+# scripts/i18n.sh check points this at a scratch copy, to leave locale/ as it is.
+LOCALE_PATHS = [Path(env("CONSULT_LOCALE_PATH", str(BASE_DIR / "locale")))]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

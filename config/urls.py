@@ -1,8 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
-from django.views.i18n import JavaScriptCatalog
 
-from consult import embed_views, observability, recording_views, seat_views, views
+from consult import (
+    embed_views,
+    i18n_views,
+    observability,
+    recording_views,
+    seat_views,
+    views,
+)
 
 urlpatterns = [
     path("", views.lobby, name="lobby"),
@@ -41,7 +47,7 @@ urlpatterns = [
     path("embed/call/<str:slug>/", embed_views.call, name="embed-call"),
     path("embed/demo/", embed_views.demo, name="embed-demo"),
     # Translations for the ES modules (static/js/i18n.js), and set_language.
-    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
+    path("jsi18n/", i18n_views.javascript_catalog, name="javascript-catalog"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", include("django.contrib.auth.urls")),
     # The operations room: live board and analytics (docs/operations.md).

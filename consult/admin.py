@@ -8,6 +8,8 @@ from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
 from django.core.exceptions import PermissionDenied
 from django.urls import path
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext, pgettext_lazy
 
 from . import embed, errors, services
 from .events import publish_on_commit
@@ -17,6 +19,14 @@ from .ops_admin import CallFeedbackInline, CallQualityInline
 from .recording_admin import RecordingsOnConsultation
 from .selectors import consultant_status, consultants_with_live_state
 from .services import privacy
+
+# A consultant's status as the pages word it (templates/consult/_status.html).
+STATUS_WORDS = {
+    "online": pgettext_lazy("presence", "online"),
+    "busy": _("in a call"),
+    "away": pgettext_lazy("presence", "away"),
+    "offline": pgettext_lazy("presence", "offline"),
+}
 
 
 def _duration(seconds: float | None) -> str:
@@ -61,11 +71,12 @@ class ConsultantAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return consultants_with_live_state(super().get_queryset(request))
 
-    @admin.display(description="status")
+    @admin.display(description=_("status"))
     def live_status(self, obj):
-        return consultant_status(presence=obj.presence, in_call=obj.in_call)
+        status = consultant_status(presence=obj.presence, in_call=obj.in_call)
+        return STATUS_WORDS.get(status, status)
 
-    @admin.display(description="waiting", ordering="queue_length")
+    @admin.display(description=_("waiting"), ordering="queue_length")
     def queue_length(self, obj):
         return obj.queue_length
 
@@ -89,11 +100,16 @@ def _act(modeladmin, request, rows, service, **kwargs_of) -> None:
         publish_on_commit(result.events)
         done += 1
     if done:
-        modeladmin.message_user(request, f"Done for {done}.", messages.SUCCESS)
+        modeladmin.message_user(
+            request,
+            ngettext("Done for %(count)d row.", "Done for %(count)d rows.", done)
+            % {"count": done},
+            messages.SUCCESS,
+        )
     elif not tried:
         modeladmin.message_user(
             request,
-            "Nothing to do: none of the selected rows is live any more.",
+            _("Nothing to do: none of the selected rows is live any more."),
             messages.WARNING,
         )
 
@@ -113,7 +129,7 @@ def end_calls(modeladmin, request, queryset):
     )
 
 
-end_calls.short_description = "End call (both parties are told)"
+end_calls.short_description = _("End call (both parties are told)")
 end_calls.allowed_permissions = ("change",)
 
 
@@ -122,7 +138,7 @@ def remove_from_queue(modeladmin, request, queryset):
     _act(modeladmin, request, waiting, services.ticket_remove, ticket_id=lambda t: t.pk)
 
 
-remove_from_queue.short_description = "Remove from queue (the caller is told)"
+remove_from_queue.short_description = _("Remove from queue (the caller is told)")
 remove_from_queue.allowed_permissions = ("change",)
 
 
@@ -132,17 +148,29 @@ def erase_personal_data(modeladmin, request, queryset):
     )
     skipped = queryset.count() - erased
     modeladmin.message_user(
-        request, f"Erased the caller's personal data of {erased}.", messages.SUCCESS
+        request,
+        ngettext(
+            "Erased the caller's personal data of %(count)d consultation.",
+            "Erased the caller's personal data of %(count)d consultations.",
+            erased,
+        )
+        % {"count": erased},
+        messages.SUCCESS,
     )
     if skipped:
         modeladmin.message_user(
             request,
-            f"{skipped} still active were left alone: end them first.",
+            ngettext(
+                "%(count)d still active was left alone: end it first.",
+                "%(count)d still active were left alone: end them first.",
+                skipped,
+            )
+            % {"count": skipped},
             messages.WARNING,
         )
 
 
-erase_personal_data.short_description = "Erase caller's personal data"
+erase_personal_data.short_description = _("Erase caller's personal data")
 erase_personal_data.allowed_permissions = ("delete",)
 
 
@@ -200,11 +228,11 @@ class QueueAdmin(ReadOnlyAdmin):
             .select_related("consultant")
         )
 
-    @admin.display(description="waiting since", ordering="created_at")
+    @admin.display(description=_("waiting since"), ordering="created_at")
     def waiting_since(self, obj):
         return obj.created_at
 
-    @admin.display(boolean=True)
+    @admin.display(boolean=True, description=_("reconnecting"))
     def reconnecting(self, obj):
         return obj.dropped_at is not None
 
@@ -229,7 +257,7 @@ def callbacks_handled(modeladmin, request, queryset):
     )
 
 
-callbacks_handled.short_description = "Handled: remove (the desk is updated)"
+callbacks_handled.short_description = _("Handled: remove (the desk is updated)")
 callbacks_handled.allowed_permissions = ("delete",)
 
 
@@ -290,11 +318,11 @@ class ConsultationAdmin(RecordingsOnConsultation, ReadOnlyAdmin):
         )
         return [export, *super().get_urls()]
 
-    @admin.display(description="wait")
+    @admin.display(description=_("wait"))
     def wait(self, obj):
         return _duration(obj.wait_seconds)
 
-    @admin.display(description="talk")
+    @admin.display(description=_("talk"))
     def talk(self, obj):
         return _duration(obj.talk_seconds)
 
@@ -316,7 +344,7 @@ class ConsultationAdmin(RecordingsOnConsultation, ReadOnlyAdmin):
         if active.exists():
             self.message_user(
                 request,
-                "Active consultations were not deleted: end them first.",
+                _("Active consultations were not deleted: end them first."),
                 messages.WARNING,
             )
         # With their tickets: nothing of the caller stays behind.
@@ -361,7 +389,7 @@ class GuardedUserAdmin(UserAdmin):
 
     def user_change_password(self, request, id, form_url=""):
         if not request.user.is_superuser and str(request.user.pk) != str(id):
-            raise PermissionDenied("Only superusers set other users' passwords.")
+            raise PermissionDenied(_("Only superusers set other users' passwords."))
         return super().user_change_password(request, id, form_url)
 
 
@@ -381,6 +409,9 @@ class EmbedSiteForm(forms.ModelForm):
     class Meta:
         model = EmbedSite
         fields = ["origin", "label", "consultants", "is_active"]
+        # Check boxes, not the admin's two-list filter widget, whose icons
+        # carry ARIA a screen reader may not read (WCAG 4.1.2).
+        widgets = {"consultants": forms.CheckboxSelectMultiple}
 
     def clean_origin(self):
         # One spelling, the browser's: `frame-ancestors` and the host check
@@ -395,12 +426,11 @@ class EmbedSiteAdmin(admin.ModelAdmin):
     list_display = ["label", "origin", "may_offer", "is_active", "created_at"]
     list_filter = ["is_active", "consultants"]
     search_fields = ["label", "origin"]
-    filter_horizontal = ["consultants"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("consultants")
 
-    @admin.display(description="may offer")
+    @admin.display(description=_("may offer"))
     def may_offer(self, obj):
         return ", ".join(c.name for c in obj.consultants.all()) or "every consultant"
 

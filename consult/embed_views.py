@@ -19,6 +19,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import translation
 from django.utils.http import urlencode
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_safe
 
 from . import embed
@@ -90,13 +91,31 @@ def site_check(request):
     """
     allowed = embed.site_for_origin(request.headers.get("Origin")) is not None
     detail = json.dumps({"allowed": allowed})
+    with translation.override(_language(request) or translation.get_language()):
+        words = json.dumps(_widget_words(), ensure_ascii=True)
+    # The widget's own words first (`consult:words`), in its `lang` or the
+    # browser's language, then the answer it waits for.
     body = (
-        "(function(s){s&&s.dispatchEvent(new CustomEvent('consult:site',"
+        "(function(s){if(!s)return;"
+        f"s.dispatchEvent(new CustomEvent('consult:words',{{detail:{words}}}));"
+        "s.dispatchEvent(new CustomEvent('consult:site',"
         f"{{detail:{detail}}}))}})(document.currentScript);\n"
     )
     response = _javascript(body, "public, max-age=60")
-    response["Vary"] = "Origin"
+    response["Vary"] = "Origin, Accept-Language"
     return response
+
+
+def _widget_words() -> dict[str, str]:
+    """What embed.js itself says on the host page, in the active language."""
+    return {
+        "label": str(_("Talk to a consultant")),
+        "close": str(_("Close")),
+        "stay": str(_("Stay")),
+        "leave": str(_("Close anyway")),
+        "queued": str(_("You are in the queue: reopen this soon to keep your place.")),
+        "inCall": str(_("You are in a call: reopen this soon to go on with it.")),
+    }
 
 
 def _embed_context(request) -> tuple[object, bool, dict]:
@@ -130,7 +149,8 @@ def _framable(response, origins: list[str]):
 
 
 def _render(request, template: str, context: dict):
-    lang = _language(request) or settings.LANGUAGE_CODE
+    # Without a `lang` of its own, the frame speaks as the browser asks.
+    lang = _language(request) or translation.get_language()
     with translation.override(lang):
         return render(request, template, {**context, "lang": lang})
 
@@ -183,7 +203,7 @@ def call(request, slug):
     if consultant is None or (
         site is not None and not following and not embed.offers(site, consultant)
     ):
-        return picker(request, notice="That consultant cannot be reached here.")
+        return picker(request, notice=_("That consultant cannot be reached here."))
     response = _render(
         request,
         "embed/call.html",

@@ -1,9 +1,14 @@
-"""Domain errors, each with the stable code that the protocol sends in `error`."""
+"""Domain errors, each with the stable code that the protocol sends in `error`.
+
+The `message` is for people: translated lazily, it is worded in the language
+of whoever reads it (the socket's, see `signaling.consumers.base`)."""
+
+from django.utils.translation import gettext_lazy as _
 
 
 class ConsultError(Exception):
     code = "error"
-    message = "The request could not be carried out."
+    message = _("The request could not be carried out.")
 
     def __init__(self, message: str | None = None, **details):
         self.message = message or self.message
@@ -14,27 +19,27 @@ class ConsultError(Exception):
 
 class UnknownConsultant(ConsultError):
     code = "unknown_consultant"
-    message = "No such consultant."
+    message = _("No such consultant.")
 
 
 class ConsultantUnavailable(ConsultError):
     code = "consultant_unavailable"
-    message = "The consultant is offline."
+    message = _("The consultant is offline.")
 
 
 class AlreadyQueued(ConsultError):
     code = "already_queued"
-    message = "This connection already holds a ticket."
+    message = _("This connection already holds a ticket.")
 
 
 class QueueFull(ConsultError):
     code = "queue_full"
-    message = "The consultant's queue is full; please try again later."
+    message = _("The consultant's queue is full; please try again later.")
 
 
 class TooManyFromAddress(ConsultError):
     code = "too_many_from_address"
-    message = (
+    message = _(
         "Too many callers are waiting from your network; please try again when "
         "one of them has been served."
     )
@@ -44,14 +49,14 @@ class TooManyJoins(ConsultError):
     """Carries `retry_after` (seconds)."""
 
     code = "too_many_joins"
-    message = "Too many joins in a short time; please wait a moment and try again."
+    message = _("Too many joins in a short time; please wait a moment and try again.")
 
 
 class ChallengeRequired(ConsultError):
     """The queue is under pressure: carries the `challenge` (ALTCHA) to solve."""
 
     code = "challenge_required"
-    message = (
+    message = _(
         "This queue is busy: your browser must solve a short puzzle before joining."
     )
 
@@ -60,42 +65,42 @@ class ChallengeFailed(ChallengeRequired):
     """The solution sent was wrong, expired or used before: carries a new one."""
 
     code = "challenge_failed"
-    message = "The puzzle's solution was not accepted; please solve the new one."
+    message = _("The puzzle's solution was not accepted; please solve the new one.")
 
 
 class BadToken(ConsultError):
     code = "bad_token"
-    message = "Unknown, ended or expired token."
+    message = _("Unknown, ended or expired token.")
 
 
 class NotQueued(ConsultError):
     code = "not_queued"
-    message = "This connection holds no ticket."
+    message = _("This connection holds no ticket.")
 
 
 class NotInCall(ConsultError):
     code = "not_in_call"
-    message = "This connection is not in a call."
+    message = _("This connection is not in a call.")
 
 
 class QueueEmpty(ConsultError):
     code = "queue_empty"
-    message = "Nobody is waiting."
+    message = _("Nobody is waiting.")
 
 
 class TicketGone(ConsultError):
     code = "ticket_gone"
-    message = "That ticket is no longer waiting in your queue."
+    message = _("That ticket is no longer waiting in your queue.")
 
 
 class Busy(ConsultError):
     code = "busy"
-    message = "Finish the current consultation first."
+    message = _("Finish the current consultation first.")
 
 
 class CannotMove(ConsultError):
     code = "cannot_move"
-    message = (
+    message = _(
         "Your place cannot be carried over: it was not refused, was carried over "
         "already, is too old, or would go back to the same queue."
     )
@@ -103,19 +108,19 @@ class CannotMove(ConsultError):
 
 class BadTransfer(ConsultError):
     code = "bad_transfer"
-    message = "That colleague cannot take callers now (unknown, offline, or full)."
+    message = _("That colleague cannot take callers now (unknown, offline, or full).")
 
 
 class CallbackGone(ConsultError):
     code = "callback_gone"
-    message = "That callback is no longer open."
+    message = _("That callback is no longer open.")
 
 
 class AlreadyNotified(ConsultError):
     code = "already_notified"
-    message = "The e-mail for this place in line was sent already."
+    message = _("The e-mail for this place in line was sent already.")
 
 
 class FeedbackRefused(ConsultError):
     code = "feedback_refused"
-    message = "Feedback on that call is not possible."
+    message = _("Feedback on that call is not possible.")

@@ -28,9 +28,9 @@ class WatchdogStep(models.TextChoices):
 
 
 class Presence(models.TextChoices):
-    ONLINE = "online"
-    AWAY = "away"
-    OFFLINE = "offline"
+    ONLINE = "online", _("Online")
+    AWAY = "away", _("Away")
+    OFFLINE = "offline", _("Offline")
 
 
 class ConsultantQuerySet(models.QuerySet):
@@ -43,31 +43,47 @@ class Consultant(models.Model):
     """Someone who takes calls from a queue of their own."""
 
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="consultant"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="consultant",
+        verbose_name=_("user"),
     )
-    slug = models.SlugField(unique=True)
-    name = models.CharField(max_length=80)
-    title = models.CharField(max_length=120, blank=True)
+    slug = models.SlugField(unique=True, verbose_name=_("slug"))
+    name = models.CharField(max_length=80, verbose_name=_("name"))
+    title = models.CharField(max_length=120, blank=True, verbose_name=_("title"))
     max_queue = models.PositiveIntegerField(
-        default=20, help_text="Callers who may wait at once; more are told queue_full."
+        verbose_name=_("max queue"),
+        default=20,
+        help_text=_("Callers who may wait at once; more are told queue_full."),
     )
     is_active = models.BooleanField(
-        default=True, help_text="Inactive consultants are hidden from callers."
+        verbose_name=_("is active"),
+        default=True,
+        help_text=_("Inactive consultants are hidden from callers."),
     )
     presence = models.CharField(
-        max_length=8, choices=Presence.choices, default=Presence.OFFLINE
+        verbose_name=_("presence"),
+        max_length=8,
+        choices=Presence.choices,
+        default=Presence.OFFLINE,
     )
     # When the last desk socket closed; the consultant goes offline once this
     # is older than the grace period and no desk came back.
-    desk_dropped_at = models.DateTimeField(null=True, blank=True)
+    desk_dropped_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("desk dropped at")
+    )
     # Word from the consultant to everyone waiting in their queue, shown on
     # their pages until replaced or cleared (docs/protocol.md, queue_message).
-    queue_message = models.CharField(max_length=280, blank=True)
+    queue_message = models.CharField(
+        max_length=280, blank=True, verbose_name=_("queue message")
+    )
 
     objects = ConsultantQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
+        verbose_name = _("consultant")
+        verbose_name_plural = _("consultants")
 
     def __str__(self):
         return self.name
@@ -81,23 +97,29 @@ class EmbedSite(models.Model):
     """
 
     origin = models.CharField(
+        verbose_name=_("origin"),
         max_length=200,
         unique=True,
-        help_text="Scheme, host and port exactly as the browser sends them, "
-        "e.g. https://shop.example.com (no path, no trailing slash).",
+        help_text=_(
+            "Scheme, host and port exactly as the browser sends them, "
+            "e.g. https://shop.example.com (no path, no trailing slash)."
+        ),
     )
-    label = models.CharField(max_length=120)
+    label = models.CharField(max_length=120, verbose_name=_("label"))
     consultants = models.ManyToManyField(
         Consultant,
         blank=True,
         related_name="embed_sites",
-        help_text="Whom the site may offer; none means every consultant.",
+        help_text=_("Whom the site may offer; none means every consultant."),
+        verbose_name=_("consultants"),
     )
-    is_active = models.BooleanField(default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    is_active = models.BooleanField(default=True, verbose_name=_("is active"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
         ordering = ["label"]
+        verbose_name = _("embedded site")
+        verbose_name_plural = _("embedded sites")
 
     def __str__(self):
         return f"{self.label} ({self.origin})"
@@ -107,18 +129,20 @@ class ServerProcess(models.Model):
     """A live server process; its sockets die with it when its heartbeat stops."""
 
     id = models.CharField(primary_key=True, max_length=32)
-    started_at = models.DateTimeField(auto_now_add=True)
-    heartbeat_at = models.DateTimeField()
+    started_at = models.DateTimeField(auto_now_add=True, verbose_name=_("started at"))
+    heartbeat_at = models.DateTimeField(verbose_name=_("heartbeat at"))
     # Shut down cleanly at this time: it closed its sockets itself, so their
     # clients reconnected at once (see services.liveness).
-    stopped_at = models.DateTimeField(null=True, blank=True)
+    stopped_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("stopped at")
+    )
     # Taken for dead and swept then. The row stays a while as a tombstone, so
     # that what the process still binds before it learns of it (its next
     # heartbeat) is swept too, should it then die.
-    swept_at = models.DateTimeField(null=True, blank=True)
+    swept_at = models.DateTimeField(null=True, blank=True, verbose_name=_("swept at"))
     # Its own channel, a member of the hub group: the repair pass takes it
     # out of the group when it takes the process for dead.
-    channel = models.CharField(max_length=200, blank=True)
+    channel = models.CharField(max_length=200, blank=True, verbose_name=_("channel"))
 
     def __str__(self):
         return self.id
@@ -128,11 +152,16 @@ class DeskSocket(models.Model):
     """One open desk (browser tab) of a consultant, for presence across processes."""
 
     consultant = models.ForeignKey(
-        Consultant, on_delete=models.CASCADE, related_name="desk_sockets"
+        Consultant,
+        on_delete=models.CASCADE,
+        related_name="desk_sockets",
+        verbose_name=_("consultant"),
     )
-    channel_name = models.CharField(max_length=200, unique=True)
-    process = models.CharField(max_length=32, db_index=True)
-    opened_at = models.DateTimeField(auto_now_add=True)
+    channel_name = models.CharField(
+        max_length=200, unique=True, verbose_name=_("channel name")
+    )
+    process = models.CharField(max_length=32, db_index=True, verbose_name=_("process"))
+    opened_at = models.DateTimeField(auto_now_add=True, verbose_name=_("opened at"))
 
     def __str__(self):
         return self.channel_name
@@ -142,44 +171,71 @@ class Ticket(models.Model):
     """A caller's place in one consultant's queue, and the caller's side of a call."""
 
     class State(models.TextChoices):
-        WAITING = "waiting"
-        IN_CALL = "in_call"
-        ENDED = "ended"
+        WAITING = "waiting", _("Waiting")
+        IN_CALL = "in_call", _("In call")
+        ENDED = "ended", _("Ended")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     consultant = models.ForeignKey(
-        Consultant, on_delete=models.CASCADE, related_name="tickets"
+        Consultant,
+        on_delete=models.CASCADE,
+        related_name="tickets",
+        verbose_name=_("consultant"),
     )
-    caller_name = models.CharField(max_length=80)
-    reason = models.CharField(max_length=500, blank=True)
-    audio_only = models.BooleanField(default=False)
+    caller_name = models.CharField(max_length=80, verbose_name=_("caller name"))
+    reason = models.CharField(max_length=500, blank=True, verbose_name=_("reason"))
+    audio_only = models.BooleanField(default=False, verbose_name=_("audio only"))
     connectivity = models.CharField(
-        max_length=8, choices=Connectivity.choices, blank=True, default=""
+        max_length=8,
+        choices=Connectivity.choices,
+        blank=True,
+        default="",
+        verbose_name=_("connectivity"),
     )
     # Signaling held for the consultant while the caller waits; erased when
     # the ticket leaves the queue.
-    offer = models.TextField(blank=True)
-    candidates = models.JSONField(default=list, blank=True)
-    token_hash = models.CharField(max_length=64, unique=True)
+    offer = models.TextField(blank=True, verbose_name=_("offer"))
+    candidates = models.JSONField(
+        default=list, blank=True, verbose_name=_("candidates")
+    )
+    token_hash = models.CharField(
+        max_length=64, unique=True, verbose_name=_("token hash")
+    )
     state = models.CharField(
-        max_length=8, choices=State.choices, default=State.WAITING, db_index=True
+        verbose_name=_("state"),
+        max_length=8,
+        choices=State.choices,
+        default=State.WAITING,
+        db_index=True,
     )
     # The caller's socket: empty while it is away within its grace period.
-    caller_channel = models.CharField(max_length=200, blank=True, db_index=True)
-    caller_process = models.CharField(max_length=32, blank=True, db_index=True)
+    caller_channel = models.CharField(
+        max_length=200, blank=True, db_index=True, verbose_name=_("caller channel")
+    )
+    caller_process = models.CharField(
+        max_length=32, blank=True, db_index=True, verbose_name=_("caller process")
+    )
     # Where the caller joined from, for the cap on tickets waiting per address;
     # erased with the offer and candidates when the ticket ends.
-    caller_address = models.CharField(max_length=45, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    dropped_at = models.DateTimeField(null=True, blank=True)
+    caller_address = models.CharField(
+        max_length=45, blank=True, verbose_name=_("caller address")
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    dropped_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("dropped at")
+    )
     # When a long waiter was asked whether they are still there; cleared by
     # their answer (docs/protocol.md: the liveness check).
-    still_there_asked_at = models.DateTimeField(null=True, blank=True)
-    ended_at = models.DateTimeField(null=True, blank=True)
+    still_there_asked_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("still there asked at")
+    )
+    ended_at = models.DateTimeField(null=True, blank=True, verbose_name=_("ended at"))
     # A refused caller (or one whose consultant went offline) may carry this
     # ticket's join time to another queue once: the hash of the `move_token`
     # sent with `refused`, cleared when used (services.moves).
-    move_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    move_hash = models.CharField(
+        max_length=64, blank=True, db_index=True, verbose_name=_("move hash")
+    )
     # The consultant this caller moved or was transferred from, and their note.
     came_from = models.ForeignKey(
         Consultant,
@@ -187,20 +243,32 @@ class Ticket(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        verbose_name=_("came from"),
     )
-    transfer_note = models.CharField(max_length=280, blank=True)
+    transfer_note = models.CharField(
+        max_length=280, blank=True, verbose_name=_("transfer note")
+    )
     # "Tell me by e-mail when I am number `notify_place`": erased when the
     # ticket ends; `notified_at` makes sure it is sent once (services.notify).
-    notify_email = models.EmailField(blank=True)
-    notify_place = models.PositiveSmallIntegerField(null=True, blank=True)
-    notified_at = models.DateTimeField(null=True, blank=True)
+    notify_email = models.EmailField(blank=True, verbose_name=_("notify email"))
+    notify_place = models.PositiveSmallIntegerField(
+        null=True, blank=True, verbose_name=_("notify place")
+    )
+    # The language the e-mail is written in: the caller's socket's.
+    notify_language = models.CharField(
+        max_length=12, blank=True, verbose_name=_("notify language")
+    )
+    notified_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("notified at")
+    )
 
     class Meta:
         ordering = ["created_at", "id"]
-        verbose_name_plural = "tickets (the live queue)"
+        verbose_name = _("ticket")
+        verbose_name_plural = _("tickets (the live queue)")
         # Addresses are kept for the limits and the events log; only staff
         # given this permission see them in the admin.
-        permissions = [("view_caller_address", "Can see callers' network addresses")]
+        permissions = [("view_caller_address", _("Can see callers' network addresses"))]
         indexes = [
             models.Index(fields=["consultant", "state", "created_at"]),
             models.Index(fields=["caller_address", "state"]),
@@ -214,69 +282,110 @@ class Consultation(models.Model):
     """The history of one caller's request: the call, or why there was none."""
 
     class Outcome(models.TextChoices):
-        ACTIVE = "active"
-        COMPLETED = "completed"
-        REFUSED = "refused"
-        CANCELLED = "cancelled"
-        ABANDONED = "abandoned"
-        DISCONNECTED = "disconnected"
+        ACTIVE = "active", _("Active")
+        COMPLETED = "completed", _("Completed")
+        REFUSED = "refused", _("Refused")
+        CANCELLED = "cancelled", _("Cancelled")
+        ABANDONED = "abandoned", _("Abandoned")
+        DISCONNECTED = "disconnected", _("Disconnected")
         # Accepted, but media never flowed between the two browsers.
-        FAILED = "failed", "failed to connect"
+        FAILED = "failed", _("Failed to connect")
 
     class Party(models.TextChoices):
-        CALLER = "caller"
-        CONSULTANT = "consultant"
-        SYSTEM = "system"
-        OPERATOR = "operator"
+        CALLER = "caller", _("Caller")
+        CONSULTANT = "consultant", _("Consultant")
+        SYSTEM = "system", _("System")
+        OPERATOR = "operator", _("Operator")
 
     consultant = models.ForeignKey(
-        Consultant, on_delete=models.PROTECT, related_name="consultations"
+        Consultant,
+        on_delete=models.PROTECT,
+        related_name="consultations",
+        verbose_name=_("consultant"),
     )
     ticket = models.OneToOneField(
-        Ticket, on_delete=models.SET_NULL, null=True, related_name="consultation"
+        Ticket,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="consultation",
+        verbose_name=_("ticket"),
     )
-    caller_name = models.CharField(max_length=80)
-    reason = models.CharField(max_length=500, blank=True)
-    audio_only = models.BooleanField(default=False)
+    caller_name = models.CharField(max_length=80, verbose_name=_("caller name"))
+    reason = models.CharField(max_length=500, blank=True, verbose_name=_("reason"))
+    audio_only = models.BooleanField(default=False, verbose_name=_("audio only"))
+    requested_at = models.DateTimeField(verbose_name=_("requested at"))
+    accepted_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("accepted at")
+    )
     connectivity = models.CharField(
-        max_length=8, choices=Connectivity.choices, blank=True, default=""
+        max_length=8,
+        choices=Connectivity.choices,
+        blank=True,
+        default="",
+        verbose_name=_("connectivity"),
     )
-    requested_at = models.DateTimeField()
-    accepted_at = models.DateTimeField(null=True, blank=True)
     connected_at = models.DateTimeField(
+        verbose_name=_("connected at"),
         null=True,
         blank=True,
-        help_text="When the consultant's answer reached the caller.",
+        help_text=_("When the consultant's answer reached the caller."),
     )
     media_connected_at = models.DateTimeField(
+        verbose_name=_("media connected at"),
         null=True,
         blank=True,
-        help_text="When a browser of the call first reported media connected.",
+        help_text=_("When a browser of the call first reported media connected."),
     )
-    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True, verbose_name=_("ended at"))
+    ended_by = models.CharField(
+        max_length=10, choices=Party.choices, blank=True, verbose_name=_("ended by")
+    )
+    end_reason = models.CharField(
+        max_length=500, blank=True, verbose_name=_("end reason")
+    )
     # The furthest rung of the watchdog's ladder the call needed, and the one
     # after which media flowed again (empty: never needed, never rescued).
     watchdog_step = models.CharField(
-        max_length=12, choices=WatchdogStep.choices, blank=True, default=""
+        max_length=12,
+        choices=WatchdogStep.choices,
+        blank=True,
+        default="",
+        verbose_name=_("watchdog step"),
     )
     rescued_by = models.CharField(
-        max_length=12, choices=WatchdogStep.choices, blank=True, default=""
+        max_length=12,
+        choices=WatchdogStep.choices,
+        blank=True,
+        default="",
+        verbose_name=_("rescued by"),
     )
-    ended_by = models.CharField(max_length=10, choices=Party.choices, blank=True)
-    end_reason = models.CharField(max_length=500, blank=True)
     outcome = models.CharField(
-        max_length=12, choices=Outcome.choices, default=Outcome.ACTIVE, db_index=True
+        verbose_name=_("outcome"),
+        max_length=12,
+        choices=Outcome.choices,
+        default=Outcome.ACTIVE,
+        db_index=True,
     )
     # The desk socket that holds the call: empty while it is away.
-    consultant_channel = models.CharField(max_length=200, blank=True, db_index=True)
-    consultant_process = models.CharField(max_length=32, blank=True, db_index=True)
-    consultant_dropped_at = models.DateTimeField(null=True, blank=True)
+    consultant_channel = models.CharField(
+        max_length=200, blank=True, db_index=True, verbose_name=_("consultant channel")
+    )
+    consultant_process = models.CharField(
+        max_length=32, blank=True, db_index=True, verbose_name=_("consultant process")
+    )
+    consultant_dropped_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("consultant dropped at")
+    )
     # When the caller's name and reason were erased (`services.privacy`): after
     # CONSULT_HISTORY_RETENTION_DAYS, or on an admin's request.
-    anonymised_at = models.DateTimeField(null=True, blank=True)
+    anonymised_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("anonymised at")
+    )
 
     class Meta:
         ordering = ["-requested_at"]
+        verbose_name = _("consultation")
+        verbose_name_plural = _("consultations")
         constraints = [
             models.UniqueConstraint(
                 fields=["consultant"],
@@ -289,7 +398,7 @@ class Consultation(models.Model):
                 name="ended_at_set_once_not_active",
             ),
         ]
-        permissions = [("operate_board", "Can act from the operations board")]
+        permissions = [("operate_board", _("Can act from the operations board"))]
 
     def __str__(self):
         caller = self.caller_name or "An erased caller"
@@ -313,19 +422,30 @@ class Callback(models.Model):
     consultant's desk until handled, then deleted (nothing of it is kept)."""
 
     consultant = models.ForeignKey(
-        Consultant, on_delete=models.CASCADE, related_name="callbacks"
+        Consultant,
+        on_delete=models.CASCADE,
+        related_name="callbacks",
+        verbose_name=_("consultant"),
     )
-    caller_name = models.CharField(max_length=80)
+    caller_name = models.CharField(max_length=80, verbose_name=_("caller name"))
     contact = models.CharField(
-        max_length=120, help_text="A phone number or an e-mail address."
+        verbose_name=_("contact"),
+        max_length=120,
+        help_text=_("A phone number or an e-mail address."),
     )
-    reason = models.CharField(max_length=500, blank=True)
+    reason = models.CharField(max_length=500, blank=True, verbose_name=_("reason"))
     # For the per-address limit; never shown.
-    caller_address = models.CharField(max_length=45, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    caller_address = models.CharField(
+        max_length=45, blank=True, verbose_name=_("caller address")
+    )
+    created_at = models.DateTimeField(
+        auto_now_add=True, db_index=True, verbose_name=_("created at")
+    )
 
     class Meta:
         ordering = ["created_at", "id"]
+        verbose_name = _("callback request")
+        verbose_name_plural = _("callback requests")
 
     def __str__(self):
         return f"{self.caller_name} for {self.consultant}"

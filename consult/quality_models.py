@@ -28,34 +28,59 @@ class CallQuality(models.Model):
         on_delete=models.CASCADE,
         primary_key=True,
         related_name="quality",
+        verbose_name=_("consultation"),
     )
     # From the accept to the first report of media flowing (server clocks).
-    accept_to_media_ms = models.PositiveIntegerField(null=True, blank=True)
+    accept_to_media_ms = models.PositiveIntegerField(
+        null=True, blank=True, verbose_name=_("accept to media (ms)")
+    )
     # The selected candidate pair's local candidate type and protocol, as each
     # side last reported it: host, srflx, prflx or relay; udp, tcp or tls.
-    caller_candidate = models.CharField(max_length=5, blank=True)
-    caller_protocol = models.CharField(max_length=3, blank=True)
-    consultant_candidate = models.CharField(max_length=5, blank=True)
-    consultant_protocol = models.CharField(max_length=3, blank=True)
-    relayed = models.BooleanField(default=False)
-    samples = models.PositiveIntegerField(default=0)
+    caller_candidate = models.CharField(
+        max_length=5, blank=True, verbose_name=_("caller candidate")
+    )
+    caller_protocol = models.CharField(
+        max_length=3, blank=True, verbose_name=_("caller protocol")
+    )
+    consultant_candidate = models.CharField(
+        max_length=5, blank=True, verbose_name=_("consultant candidate")
+    )
+    consultant_protocol = models.CharField(
+        max_length=3, blank=True, verbose_name=_("consultant protocol")
+    )
+    relayed = models.BooleanField(default=False, verbose_name=_("relayed"))
+    samples = models.PositiveIntegerField(default=0, verbose_name=_("samples"))
     # Round-trip times in buckets (`services.quality.rtt_bucket`): the median
     # of a long call without keeping every sample.
-    rtt_histogram = models.JSONField(default=dict, blank=True)
-    rtt_worst_ms = models.PositiveIntegerField(null=True, blank=True)
-    loss_sum_pct = models.FloatField(default=0)
-    loss_samples = models.PositiveIntegerField(default=0)
-    loss_worst_pct = models.FloatField(null=True, blank=True)
-    jitter_worst_ms = models.PositiveIntegerField(null=True, blank=True)
-    in_kbps_sum = models.FloatField(default=0)
-    out_kbps_sum = models.FloatField(default=0)
-    kbps_samples = models.PositiveIntegerField(default=0)
+    rtt_histogram = models.JSONField(
+        default=dict, blank=True, verbose_name=_("RTT histogram")
+    )
+    rtt_worst_ms = models.PositiveIntegerField(
+        null=True, blank=True, verbose_name=_("RTT worst (ms)")
+    )
+    loss_sum_pct = models.FloatField(default=0, verbose_name=_("loss sum (%)"))
+    loss_samples = models.PositiveIntegerField(
+        default=0, verbose_name=_("loss samples")
+    )
+    loss_worst_pct = models.FloatField(
+        null=True, blank=True, verbose_name=_("loss worst (%)")
+    )
+    jitter_worst_ms = models.PositiveIntegerField(
+        null=True, blank=True, verbose_name=_("jitter worst (ms)")
+    )
+    in_kbps_sum = models.FloatField(default=0, verbose_name=_("in kbps sum"))
+    out_kbps_sum = models.FloatField(default=0, verbose_name=_("out kbps sum"))
+    kbps_samples = models.PositiveIntegerField(
+        default=0, verbose_name=_("kbps samples")
+    )
     # A freeze: video that was playing stops (under one decoded frame a
     # second); each side's current state tells the next sample a new freeze.
-    freezes = models.PositiveIntegerField(default=0)
-    caller_frozen = models.BooleanField(default=False)
-    consultant_frozen = models.BooleanField(default=False)
-    updated_at = models.DateTimeField(auto_now=True)
+    freezes = models.PositiveIntegerField(default=0, verbose_name=_("freezes"))
+    caller_frozen = models.BooleanField(default=False, verbose_name=_("caller frozen"))
+    consultant_frozen = models.BooleanField(
+        default=False, verbose_name=_("consultant frozen")
+    )
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
         verbose_name = _("call quality")
@@ -96,12 +121,19 @@ class CallFeedback(models.Model):
         on_delete=models.CASCADE,
         primary_key=True,
         related_name="feedback",
+        verbose_name=_("consultation"),
     )
-    rating = models.PositiveSmallIntegerField(null=True, blank=True)
-    comment = models.CharField(max_length=500, blank=True)
-    rated_at = models.DateTimeField(null=True, blank=True)
-    flag = models.CharField(max_length=8, choices=Flag.choices, blank=True)
-    flagged_at = models.DateTimeField(null=True, blank=True)
+    rating = models.PositiveSmallIntegerField(
+        null=True, blank=True, verbose_name=_("rating")
+    )
+    comment = models.CharField(max_length=500, blank=True, verbose_name=_("comment"))
+    rated_at = models.DateTimeField(null=True, blank=True, verbose_name=_("rated at"))
+    flag = models.CharField(
+        max_length=8, choices=Flag.choices, blank=True, verbose_name=_("flag")
+    )
+    flagged_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("flagged at")
+    )
 
     class Meta:
         verbose_name = _("call feedback")

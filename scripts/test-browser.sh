@@ -12,6 +12,8 @@ command -v ip >/dev/null || missing+=(iproute2)
 # The connectivity tests: firewall rules in the namespace, and a real TURN relay.
 command -v nft >/dev/null || [ -x /usr/sbin/nft ] || missing+=(nftables)
 command -v turnserver >/dev/null || missing+=(coturn)
+# A Korean font, so that Korean pages (and their screenshots) show letters.
+fc-list :lang=ko 2>/dev/null | grep -q . || missing+=(fonts-nanum)
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "need root to install ${missing[*]}" >&2
@@ -20,6 +22,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+
+# The catalogs the pages are read in, and axe-core for the accessibility checks.
+bash scripts/i18n.sh compile
+bash scripts/ensure-node.sh
 
 # The suite empties its database: each run gets its own, so that runs by
 # several people on one machine leave each other alone.

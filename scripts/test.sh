@@ -9,6 +9,8 @@ PY=.venv/bin/python
 bash scripts/ensure-services.sh
 bash scripts/ensure-tools.sh
 bash scripts/ensure-s3rver.sh
+bash scripts/ensure-node.sh
+bash scripts/i18n.sh compile
 export SQLITE_TEST_PATH="${SQLITE_TEST_PATH:-/tmp/consult-test-$$.sqlite3}"
 export REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379/1}"
 export DJANGO_SECRET_KEY="${DJANGO_SECRET_KEY:-test-only-secret-key}"
@@ -19,6 +21,8 @@ echo "== lint"
 $PY -m ruff check .
 $PY -m ruff format --check .
 bash scripts/audit.sh
+echo "== message catalogs"
+bash scripts/i18n.sh check
 
 echo "== tests on SQLite"
 # Server processes share the database over the network: PostgreSQL only.

@@ -1,7 +1,16 @@
+import subprocess
+
 import pytest
 from django.db import connections
 
 from tests.factories import make_consultant
+from tests.live import ROOT
+
+
+def pytest_configure(config):
+    """The .mo catalogs are built, not committed: a fresh clone's first run
+    builds them (only those older than their .po), so tests read Korean."""
+    subprocess.run(["bash", str(ROOT / "scripts" / "i18n.sh"), "compile"], check=True)
 
 
 @pytest.fixture(scope="session", autouse=True)

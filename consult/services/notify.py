@@ -12,6 +12,8 @@ from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext
 
 from consult import errors
 from consult.events import Result
@@ -32,12 +34,15 @@ RETURN_LINK_SECONDS = 3600
 PER_RECIPIENT_SECONDS = 24 * 3600
 
 
-def ticket_notify(*, channel: str, email: str, place: int) -> Result[None]:
+def ticket_notify(
+    *, channel: str, email: str, place: int, language: str = settings.LANGUAGE_CODE
+) -> Result[None]:
     """E-mail `email` once when this socket's waiting ticket is at `place`
     (1 = next) or nearer. Setting it again replaces the address and the place
     until the e-mail is sent; after that, `AlreadyNotified` (one e-mail per
     ticket, whatever the caller asks). Raises `NotQueued` if the ticket is not
-    waiting. `email` is checked by the caller (signaling.messages)."""
+    waiting. `email` is checked by the caller (signaling.messages); the e-mail
+    is written in `language` (a code of settings.LANGUAGES)."""
     with transaction.atomic():
         ticket = caller_ticket(channel, lock=True)
         if ticket.state != WAITING:
@@ -45,7 +50,7 @@ def ticket_notify(*, channel: str, email: str, place: int) -> Result[None]:
         if ticket.notified_at is not None:
             raise errors.AlreadyNotified
         Ticket.objects.filter(pk=ticket.pk).update(
-            notify_email=email, notify_place=place
+            notify_email=email, notify_place=place, notify_language=language
         )
     return Result(None, [])
 
@@ -86,17 +91,28 @@ def notify_send(pk, now: datetime) -> list:
             signing.dumps(str(ticket.pk), salt=RETURN_LINK_SALT),
         ],
     )
-    where = "next" if position == 1 else f"number {position}"
-    subject = f"You are {where} in line for {ticket.consultant.name}"
-    body = (
-        "Hello,\n\n"
-        f"You are {where} in line for {ticket.consultant.name}. "
-        f"Keep your consultation page open, or go back to it here:\n\n{link}\n\n"
-        "The link works for an hour, while you are still in the queue."
-    )
+    with translation.override(ticket.notify_language or settings.LANGUAGE_CODE):
+        subject, body = _turn_near_text(position, ticket.consultant.name, link)
     address = ticket.notify_email
     transaction.on_commit(lambda: _mail(subject, body, address))
     return []
+
+
+def _turn_near_text(position: int, name: str, link: str) -> tuple[str, str]:
+    """The e-mail's subject and body, in the active language."""
+    words = {"name": name, "position": position, "link": link}
+    if position == 1:
+        subject = gettext("You are next in line for %(name)s") % words
+        lead = gettext("You are next in line for %(name)s.") % words
+    else:
+        subject = gettext("You are number %(position)s in line for %(name)s") % words
+        lead = gettext("You are number %(position)s in line for %(name)s.") % words
+    body = gettext(
+        "Hello,\n\n%(lead)s Keep your consultation page open, or go back to it "
+        "here:\n\n%(link)s\n\nThe link works for an hour, while you are still in "
+        "the queue."
+    ) % {**words, "lead": lead}
+    return subject, body
 
 
 def _mail(subject: str, body: str, address: str) -> None:

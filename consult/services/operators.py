@@ -2,6 +2,7 @@
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from consult import errors
 from consult.events import PresenceChanged, QueueChanged, Result
@@ -24,7 +25,7 @@ def consultation_end_by_operator(*, consultation_id: int) -> Result[None]:
         .first()
     )
     if call is None:
-        raise errors.NotInCall("That consultation is no longer active.")
+        raise errors.NotInCall(_("That consultation is no longer active."))
     caller, desk = call.ticket.caller_channel, call.consultant_channel
     end_call(
         call,
@@ -49,7 +50,7 @@ def ticket_remove(*, ticket_id: str) -> Result[None]:
         Ticket.objects.select_for_update().filter(pk=ticket_id, state=WAITING).first()
     )
     if ticket is None:
-        raise errors.TicketGone("That ticket is no longer waiting.")
+        raise errors.TicketGone(_("That ticket is no longer waiting."))
     # Staff removed them, maybe for cause: no place to carry elsewhere.
     events = refuse(
         ticket,

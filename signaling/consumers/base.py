@@ -13,7 +13,7 @@ import logging
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from consult import services
 from consult.database import DatabaseUnavailable, database_call
@@ -21,6 +21,7 @@ from consult.errors import ConsultError, NotInCall
 
 from .. import audit, runtime
 from ..groups import LayerUnavailable, publish
+from ..language import socket_language
 from ..limits import TokenBucket
 from ..messages import ProtocolError, parse
 from ..metrics import ERRORS, RELAYED
@@ -56,6 +57,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
 
     async def connect(self):
         self.closing = False
+        self.language = socket_language(self.scope)
         self.frames = TokenBucket(
             settings.CONSULT_RATE_PER_SECOND, settings.CONSULT_RATE_BURST
         )
@@ -148,8 +150,11 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps({"type": type_, **fields}))
 
     async def send_error(self, code: str, message: str, **details):
+        """`error`; its `message` (lazily translated) in the socket's language."""
         ERRORS.labels(code).inc()
         audit.refused(self, code)
+        with translation.override(self.language):
+            message = str(message)
         await self.send_frame("error", code=code, message=message, **details)
 
     async def relay_frame(self, event):

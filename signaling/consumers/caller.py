@@ -3,6 +3,7 @@
 import math
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 from consult import errors, services
 from consult.ice import ice_servers
@@ -101,7 +102,11 @@ class CallerConsumer(SignalingConsumer):
         if wait:
             raise errors.TooManyJoins(retry_after=math.ceil(wait))
         await self.call_service(
-            services.ticket_notify, channel=self.channel_name, email=email, place=place
+            services.ticket_notify,
+            channel=self.channel_name,
+            email=email,
+            place=place,
+            language=self.language,
         )
         await self.send_frame("notify_set", place=place)
 
@@ -153,7 +158,7 @@ class CallerConsumer(SignalingConsumer):
         self.routes.forget()
         self.runtime.hub.unwatch_ticket(self)
         await self.send_error(
-            TAKEN_OVER, "Your place or call continues in another tab."
+            TAKEN_OVER, _("Your place or call continues in another tab.")
         )
 
     async def on_cancel(self):

@@ -3,6 +3,7 @@
 import contextlib
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 from consult import selectors, services
 from consult.database import database_call
@@ -87,7 +88,7 @@ class DeskConsumer(SignalingConsumer):
 
     async def socket_released(self, event):
         """A newer desk of this consultant took the call (`services.desk_opened`)."""
-        await self.send_error(TAKEN_OVER, "This desk was opened in another tab.")
+        await self.send_error(TAKEN_OVER, _("This desk was opened in another tab."))
         self.closing = True
         await self.close(code=CLOSE_TAKEN_OVER)
 
@@ -110,7 +111,7 @@ class DeskConsumer(SignalingConsumer):
     async def on_queue_message(self, text):
         if not queue_messages(self.consultant.id).take():
             return await self.send_error(
-                "too_fast", "Wait a little before changing the message again."
+                "too_fast", _("Wait a little before changing the message again.")
             )
         waiting = await self.call_service(
             services.consultant_set_queue_message,

@@ -3,13 +3,14 @@
  * or a dropped socket resumes with the token kept in sessionStorage.
  */
 
+import { focusLost, focusOn, polite, urgent } from "./announce.js";
 import { CallbackForm } from "./callback.js";
 import { callerText } from "./callertext.js";
 import { CallView, isolate, write } from "./callview.js";
 import { chime, unlockSound } from "./chime.js";
 import { ConsentPrompt } from "./consent.js";
 import { FeedbackForm } from "./feedback.js";
-import { gettext } from "./i18n.js";
+import { gettext, interpolate } from "./i18n.js";
 import { JoinProof } from "./joinproof.js";
 import { showOthers } from "./others.js";
 import { PeerState } from "./peerstate.js";
@@ -21,11 +22,13 @@ import { Signaling } from "./signaling.js";
 import { StillThere } from "./stillthere.js";
 import { TurnNear } from "./turnnear.js";
 import { Watchdog } from "./watchdog.js";
+import { CUES, statusText } from "./words.js";
 
 const page = document.querySelector("[data-call-page]");
 const slug = page.dataset.slug;
 const consultantName = isolate(page.dataset.consultantName);
 const TEXT = callerText(consultantName);
+const named = (format) => interpolate(format, { name: consultantName });
 const seat = new Seat(slug);
 
 const $ = (selector) => page.querySelector(selector);
@@ -42,6 +45,7 @@ const joinError = $("[data-join-error]");
 const waiting = $("[data-waiting]");
 const positionText = $('[data-testid="queue-position"]');
 const etaText = $("[data-eta]");
+const queueLive = $('[data-testid="queue-live"]');
 const ended = $("[data-ended]");
 const inCallParts = page.querySelectorAll("[data-in-call]");
 const presence = $("[data-presence]");
@@ -126,6 +130,7 @@ let connectFailed = false;
 // --- what the caller sees -----------------------------------------------------
 
 function setState(state, text) {
+  const before = stateLine.dataset.state;
   stateLine.dataset.state = state;
   write(stateLine, text || TEXT.states[state]);
   form.hidden = state !== "idle";
@@ -138,6 +143,16 @@ function setState(state, text) {
   // Until a call, the caller's own camera fills the frame.
   callPanel.classList.toggle("preview", !calling);
   updateJoinButton();
+  if (state !== before) moveFocus(state);
+}
+
+/** After each step, focus goes where the next thing to do is, never to a hidden part. */
+function moveFocus(state) {
+  if (state === "queued") focusOn(waiting);
+  else if (state === "connecting" && session.phase === "call") focusOn($("[data-call-controls]"));
+  if (state === "in-call") urgent(CUES.connected);
+  else if (state === "ended" || state === "refused") focusOn($("[data-ended-title]"));
+  else if (state === "idle" && focusLost()) focusOn(nameInput);
 }
 
 function updateJoinButton() {
@@ -157,6 +172,7 @@ function showPosition(position, range) {
   turnNear.update(position);
   waitRange = range;
   write(etaText, TEXT.wait(range, presence.dataset.status));
+  polite(queueLive, `${TEXT.place(position)} ${etaText.textContent}`);
 }
 
 function showEnd(state, title, text) {
@@ -188,7 +204,7 @@ async function join(event) {
   show(joinError, "");
   const name = nameInput.value.trim();
   if (!name) {
-    show(joinError, "Please enter your name.");
+    show(joinError, gettext("Please enter your name."));
     nameInput.focus();
     return;
   }
@@ -223,21 +239,24 @@ signaling.on("socket:open", () => {
   if (seat.token && !takenOver) {
     resume();
   } else if (session.phase === "joining") {
-    backToForm("", "The connection dropped while joining. Please join again.");
+    backToForm("", gettext("The connection dropped while joining. Please join again."));
   }
 });
 
 signaling.on("socket:close", () => {
   serverReady = false;
   updateJoinButton();
-  if (session.phase === "queued" || session.phase === "call") setState("reconnecting");
+  if (session.phase === "queued" || session.phase === "call") {
+    setState("reconnecting");
+    urgent(CUES.lost);
+  }
 });
 
 function showPresence(consultants) {
   lobby = consultants;
   const me = consultants.find((c) => c.slug === slug);
   const status = me ? me.status : "offline";
-  presence.textContent = status === "busy" ? "in a call" : status;
+  presence.textContent = statusText(status);
   presence.dataset.status = status;
   if (session.phase === "queued") write(etaText, TEXT.wait(waitRange, status));
   if (othersShown) showOthers($("[data-others]"), lobby, slug, moveTo);
@@ -280,28 +299,33 @@ signaling.on("accepted", async (frame) => {
   turnNear.reset();
   const connecting = session.accepted(frame.answer);
   setState("connecting");
+  urgent(CUES.turn);
   await connecting;
 });
 
 signaling.on("resumed", async (frame) => {
   view.keepChat(frame.consultation);
-  setState("connecting", "Back in the call: reconnecting media…");
+  setState("connecting", gettext("Back in the call: reconnecting media…"));
   await session.reconnect();
 });
 
 // `peer` tells how the consultant's socket fares.
 signaling.on("peer", async (frame) => {
   if (frame.state === "reconnecting") {
-    setState("reconnecting", `${consultantName}'s connection dropped; waiting for them to come back…`);
+    setState("reconnecting", named(gettext("%(name)s's connection dropped; waiting for them to come back…")));
+    urgent(CUES.peerLost);
   } else if (frame.state === "back" && session.phase === "call") {
-    setState("connecting", `${consultantName} is back: reconnecting media…`);
+    setState("connecting", named(gettext("%(name)s is back: reconnecting media…")));
     await session.reconnect();
   }
 });
 
 signaling.on("refused", (frame) => {
-  const reason = frame.reason ? `Reason: ${frame.reason}` : "No reason was given.";
-  showEnd("refused", `${consultantName} could not take your call`, reason);
+  const reason = frame.reason
+    ? interpolate(gettext("Reason: %(reason)s"), { reason: isolate(frame.reason) })
+    : gettext("No reason was given.");
+  showEnd("refused", named(gettext("%(name)s could not take your call")), reason);
+  urgent(CUES.refused);
   othersShown = true;
   refusedMoveToken = frame.move_token || null;
   showOthers($("[data-others]"), lobby, slug, moveTo);
@@ -309,11 +333,12 @@ signaling.on("refused", (frame) => {
 
 signaling.on("hangup", (frame) => {
   if (frame.reason === "failed") return retryAfterFailure(frame);
-  let text = `${consultantName} ended the call.`;
-  if (frame.reason === "disconnected") text = `${consultantName}'s connection was lost.`;
-  else if (frame.by === "caller") text = "You ended the call.";
-  else if (frame.by === "operator") text = "The call was ended by the service's staff.";
-  showEnd("ended", "The call has ended", text);
+  let text = named(gettext("%(name)s ended the call."));
+  if (frame.reason === "disconnected") text = named(gettext("%(name)s's connection was lost."));
+  else if (frame.by === "caller") text = gettext("You ended the call.");
+  else if (frame.by === "operator") text = gettext("The call was ended by the service's staff.");
+  showEnd("ended", gettext("The call has ended"), text);
+  urgent(CUES.ended);
   feedback.offer();
 });
 
@@ -342,18 +367,20 @@ signaling.on("transferred", (frame) => {
   location.assign(callPageOf(target));
 });
 
-signaling.on("cancelled", () => backToForm("You left the queue."));
+signaling.on("cancelled", () => backToForm(gettext("You left the queue.")));
 signaling.on("expired", () =>
-  backToForm("Nobody answered whether you were still there, so your place was given up. You can join again."),
+  backToForm(
+    gettext("Nobody answered whether you were still there, so your place was given up. You can join again."),
+  ),
 );
 
 signaling.on("error", (frame) => {
   if (frame.code === "taken_over") {
     elsewhere();
   } else if (frame.code === "bad_token" && session.phase === "call") {
-    showEnd("ended", "The call has ended", "The call ended while you were disconnected.");
+    showEnd("ended", gettext("The call has ended"), gettext("The call ended while you were disconnected."));
   } else if (frame.code === "bad_token") {
-    backToForm("Your place in the queue has expired. You can join again.");
+    backToForm(gettext("Your place in the queue has expired. You can join again."));
   } else if (frame.challenge && session.phase === "joining") {
     // A busy queue: solve its proof of work and join again (joinproof.js).
     proof.answer(frame).then((sent) => sent || backToForm("", TEXT.joinErrors[frame.code]));
@@ -362,7 +389,7 @@ signaling.on("error", (frame) => {
       moveToken = null;
       seat.remember({ moveToken: null });
     }
-    backToForm("", TEXT.joinErrors[frame.code] || frame.message || "Could not join.");
+    backToForm("", TEXT.joinErrors[frame.code] || frame.message || gettext("Could not join."));
   } else {
     console.warn("server error", frame.code, frame.message);
   }
@@ -380,7 +407,7 @@ $('[data-testid="caller-cancel"]').addEventListener("click", () => signaling.sen
 
 $('[data-testid="hangup"]').addEventListener("click", () => {
   signaling.send("hangup");
-  showEnd("ended", "The call has ended", "You ended the call.");
+  showEnd("ended", gettext("The call has ended"), gettext("You ended the call."));
   feedback.offer();
 });
 
@@ -392,9 +419,11 @@ function elsewhere() {
   const inCall = session.phase === "call";
   session.end();
   preview.stop();
-  const title = inCall ? "Your call continues in another tab" : "Your place continues in another tab";
+  const title = inCall
+    ? gettext("Your call continues in another tab")
+    : gettext("Your place continues in another tab");
   write($("[data-ended-title]"), title);
-  write($("[data-ended-text]"), "You can go on there, or continue here instead.");
+  write($("[data-ended-text]"), gettext("You can go on there, or continue here instead."));
   takeBack.hidden = false;
   // The status line too: not "The call has ended.", which it is not.
   setState("ended", `${title}.`);
@@ -408,7 +437,7 @@ takeBack.addEventListener("click", () => {
 });
 
 function resume() {
-  setState("reconnecting", "Getting your place back…");
+  setState("reconnecting", gettext("Getting your place back…"));
   signaling.send("resume", { token: seat.token });
 }
 
@@ -460,7 +489,7 @@ reasonInput.value = saved.reason || "";
 audioOnlyBox.checked = Boolean(saved.audioOnly);
 if (saved.token) {
   session.waitInQueue();
-  setState("reconnecting", "Getting your place back…");
+  setState("reconnecting", gettext("Getting your place back…"));
 } else {
   setState("idle");
 }

@@ -3,6 +3,8 @@
  * address for the consultant's next free moment (`callback`).
  */
 
+import { gettext } from "./i18n.js";
+
 export class CallbackForm {
   /** `details` holds the form; `caller()` gives `{name, reason}` from the join form. */
   constructor(details, { signaling, slug, caller, errors }) {
@@ -16,8 +18,8 @@ export class CallbackForm {
       const contact = this.contact.value.trim();
       if (!name || contact.length < 3) {
         this.result.textContent = !name
-          ? "Please enter your name in the form above first."
-          : "Please enter a phone number or an e-mail address.";
+          ? gettext("Please enter your name in the form above first.")
+          : gettext("Please enter a phone number or an e-mail address.");
         return;
       }
       this.pending = true;
@@ -26,12 +28,12 @@ export class CallbackForm {
     signaling.on("callback_noted", () => {
       this.pending = false;
       this.contact.value = "";
-      this.result.textContent = "Thank you: you will be called back.";
+      this.result.textContent = gettext("Thank you: you will be called back.");
     });
     signaling.on("error", (frame) => {
       if (!this.pending) return;
       this.pending = false;
-      this.result.textContent = errors[frame.code] || frame.message || "That did not work.";
+      this.result.textContent = errors[frame.code] || frame.message || gettext("That did not work.");
     });
   }
 

@@ -1,29 +1,42 @@
 /**
  * What the caller's page says about its states, its wait and a failed join,
- * for the consultant named `consultantName` (already `isolate`d).
+ * for the consultant named `consultantName` (already `isolate`d), in the
+ * page's language.
  */
 
+import { gettext, interpolate, ngettext } from "./i18n.js";
+
 export function callerText(consultantName) {
+  const named = (format) => interpolate(format, { name: consultantName });
+  const retry = gettext("Your browser could not finish its check before joining. Please try again.");
   return {
     states: {
-      idle: "Ready when you are.",
-      queued: "Waiting for your turn.",
-      connecting: "It is your turn: connecting…",
-      "in-call": `In a call with ${consultantName}.`,
-      reconnecting: "Reconnecting…",
-      ended: "The call has ended.",
-      refused: "Your call was refused.",
+      idle: gettext("Ready when you are."),
+      queued: gettext("Waiting for your turn."),
+      connecting: gettext("It is your turn: connecting…"),
+      "in-call": named(gettext("In a call with %(name)s.")),
+      reconnecting: gettext("Reconnecting…"),
+      ended: gettext("The call has ended."),
+      refused: gettext("Your call was refused."),
     },
     joinErrors: {
-      unknown_consultant: "This consultant is not available.",
-      consultant_unavailable: `${consultantName} is offline right now. Try again later.`,
-      queue_full: `${consultantName}'s queue is full right now. Try again later.`,
-      too_many_from_address:
+      unknown_consultant: gettext("This consultant is not available."),
+      consultant_unavailable: named(gettext("%(name)s is offline right now. Try again later.")),
+      queue_full: named(gettext("%(name)s's queue is full right now. Try again later.")),
+      too_many_from_address: gettext(
         "Too many people are waiting from your network right now. Try again when one of them has been served.",
-      too_many_joins: "Too many joins in a short time. Please wait a moment and try again.",
-      challenge_required: "Your browser could not finish its check before joining. Please try again.",
-      challenge_failed: "Your browser could not finish its check before joining. Please try again.",
-      cannot_move: "Your place in line could not be carried over (it is too old or was used already). You can join at the back of the queue.",
+      ),
+      too_many_joins: gettext("Too many joins in a short time. Please wait a moment and try again."),
+      challenge_required: retry,
+      challenge_failed: retry,
+      cannot_move: gettext(
+        "Your place in line could not be carried over (it is too old or was used already). You can join at the back of the queue.",
+      ),
+    },
+    /** "Your place: 3." in words, for the live region. */
+    place(position) {
+      if (position === 1) return gettext("You are next in the queue.");
+      return interpolate(gettext("You are number %(position)s in the queue."), { position });
     },
     /**
      * The wait range in rounded words (docs/waits.md). `range` is the frame's
@@ -33,13 +46,15 @@ export function callerText(consultantName) {
     wait(range, status) {
       if (!range) {
         if (status === "away" || status === "offline") {
-          return `${consultantName} is not taking calls right now; you keep your place.`;
+          return named(gettext("%(name)s is not taking calls right now; you keep your place."));
         }
-        return "Estimated wait: not known yet.";
+        return gettext("Estimated wait: not known yet.");
       }
-      if (range.high_seconds === 0) return "Estimated wait: any moment now.";
-      if (range.high_seconds <= 60) return "Estimated wait: under a minute.";
-      return `Estimated wait: ${minutesBetween(range.low_seconds, range.high_seconds)}.`;
+      if (range.high_seconds === 0) return gettext("Estimated wait: any moment now.");
+      if (range.high_seconds <= 60) return gettext("Estimated wait: under a minute.");
+      return interpolate(gettext("Estimated wait: %(range)s."), {
+        range: minutesBetween(range.low_seconds, range.high_seconds),
+      });
     },
   };
 }
@@ -49,7 +64,12 @@ function minutesBetween(lowSeconds, highSeconds) {
   const step = highSeconds > 15 * 60 ? 5 : 1;
   const low = Math.floor(lowSeconds / 60 / step) * step;
   const high = Math.max(1, Math.ceil(highSeconds / 60 / step) * step);
-  if (low === high) return `about ${high} minute${high === 1 ? "" : "s"}`;
-  if (low === 0) return `up to ${high} minutes`;
-  return `about ${low}–${high} minutes`;
+  if (low === high) {
+    return interpolate(ngettext("about %(high)s minute", "about %(high)s minutes", high), { high });
+  }
+  if (low === 0) return interpolate(ngettext("up to %(high)s minute", "up to %(high)s minutes", high), { high });
+  return interpolate(ngettext("about %(low)s–%(high)s minute", "about %(low)s–%(high)s minutes", high), {
+    low,
+    high,
+  });
 }

@@ -6,17 +6,18 @@
  */
 
 import { watchLevel } from "./audiolevel.js";
+import { gettext } from "./i18n.js";
 
 const MAX_CHAT_CHARS = 1000;
 // A level above this reads as speaking.
 const SPEAKING_LEVEL = 0.05;
 const CONNECTION_TEXT = {
-  new: "Setting up…",
-  connecting: "Connecting…",
-  connected: "Connected",
-  disconnected: "Connection unstable…",
-  failed: "Connection lost, retrying…",
-  closed: "Closed",
+  new: gettext("Setting up…"),
+  connecting: gettext("Connecting…"),
+  connected: gettext("Connected"),
+  disconnected: gettext("Connection unstable…"),
+  failed: gettext("Connection lost, retrying…"),
+  closed: gettext("Closed"),
 };
 
 export class CallView {
@@ -134,8 +135,8 @@ export class CallView {
     this.cameraButton.disabled = video.length === 0;
     this.muteButton.setAttribute("aria-pressed", String(this.muted));
     this.cameraButton.setAttribute("aria-pressed", String(this.cameraOff));
-    this.muteButton.textContent = this.muted ? "Unmute" : "Mute";
-    this.cameraButton.textContent = this.cameraOff ? "Camera on" : "Camera off";
+    this.muteButton.textContent = this.muted ? gettext("Unmute") : gettext("Mute");
+    this.cameraButton.textContent = this.cameraOff ? gettext("Camera on") : gettext("Camera off");
   }
 
   setChannel(channel) {
@@ -174,7 +175,7 @@ export class CallView {
     const text = this.chatInput.value.trim().slice(0, MAX_CHAT_CHARS);
     if (!text || !this.channel || this.channel.readyState !== "open") return;
     this.channel.send(JSON.stringify({ text }));
-    this.addLine("You", text, "mine");
+    this.addLine(gettext("You"), text, "mine");
     this.chatInput.value = "";
     this.chatInput.focus();
   }

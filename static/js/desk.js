@@ -4,19 +4,21 @@
  * gets `resumed` and answers the new offer the caller then sends).
  */
 
+import { focusOn, urgent } from "./announce.js";
 import { CallView, isolate, write } from "./callview.js";
 import { chime, unlockOnFirstGesture, unlockSound } from "./chime.js";
 import { CallbackList } from "./deskcallbacks.js";
 import { QueueMessageForm } from "./deskmessage.js";
 import { CallFlag } from "./deskflag.js";
 import { DeskQueue } from "./deskqueue.js";
-import { gettext } from "./i18n.js";
+import { gettext, interpolate, ngettext } from "./i18n.js";
 import { openBest, stopStream } from "./media.js";
 import { DeskRecording } from "./recorder.js";
 import { PeerState } from "./peerstate.js";
 import { ConsultantSession } from "./session.js";
 import { Signaling } from "./signaling.js";
 import { Watchdog } from "./watchdog.js";
+import { CUES } from "./words.js";
 
 const page = document.querySelector("[data-desk-page]");
 const $ = (selector) => page.querySelector(selector);
@@ -27,6 +29,7 @@ const deskError = $("[data-desk-error]");
 const acceptNext = $('[data-testid="desk-accept-next"]');
 const inCallParts = page.querySelectorAll("[data-in-call]");
 const current = $("[data-current]");
+const arrival = $("[data-arrival]");
 const BASE_TITLE = document.title;
 const RESUME_WAIT_MS = 3000;
 
@@ -60,7 +63,7 @@ const queue = new DeskQueue({
     signaling.send("transfer", { ticket, to, note });
   },
 });
-const view = new CallView(page, { otherName: () => callerName("Caller") });
+const view = new CallView(page, { otherName: () => callerName(gettext("Caller")) });
 const recording = new DeskRecording({ root: $("[data-recording]"), signaling, view });
 const session = new ConsultantSession({
   signaling,
@@ -94,16 +97,18 @@ function callerName(fallback) {
 // --- what the consultant sees ---------------------------------------------------
 
 const STATE_TEXT = {
-  idle: "Ready for the next caller.",
-  connecting: "Connecting to the caller…",
-  "in-call": "In a call.",
-  reconnecting: "Reconnecting…",
-  ended: "The call has ended. Ready for the next caller.",
+  idle: gettext("Ready for the next caller."),
+  connecting: gettext("Connecting to the caller…"),
+  "in-call": gettext("In a call."),
+  reconnecting: gettext("Reconnecting…"),
+  ended: gettext("The call has ended. Ready for the next caller."),
 };
+const named = (format, name) => interpolate(format, { name });
 
 let stateText = "";
 
 function setState(state, text) {
+  const before = stateLine.dataset.state;
   stateLine.dataset.state = state;
   stateText = text || STATE_TEXT[state];
   write(stateLine, stateText);
@@ -112,6 +117,10 @@ function setState(state, text) {
   current.hidden = !busy;
   acceptNext.disabled = busy || queue.length === 0;
   queue.setBusy(busy);
+  if (state === before) return;
+  // The call's own controls once it starts; a dropped call is said at once.
+  if (state === "connecting" && busy) focusOn($("[data-call-controls]"));
+  if (state === "in-call") urgent(CUES.connected);
 }
 
 function showError(text) {
@@ -126,14 +135,24 @@ function showQueue(callers) {
   document.title = callers.length ? `(${callers.length}) ${BASE_TITLE}` : BASE_TITLE;
   setState(stateLine.dataset.state, stateText);
   if (arrivals.length && !firstQueue) announce(arrivals);
+  if (!callers.length) arrival.hidden = true;
   firstQueue = false;
 }
 
+/** A new caller: a sound, a line to see, the same line said, and a desktop notification when away. */
 function announce(arrivals) {
   chime([880, 660, 880]);
+  const names = arrivals.map((c) => isolate(c.name)).join(", ");
+  const text = interpolate(
+    ngettext("A caller is waiting: %(names)s.", "%(count)s new callers are waiting: %(names)s.", arrivals.length),
+    { names, count: arrivals.length },
+  );
+  write(arrival, text);
+  arrival.hidden = false;
+  const count = arrivals.length;
+  urgent(interpolate(ngettext("New caller waiting.", "%(count)s new callers waiting.", count), { count }));
   if ("Notification" in window && Notification.permission === "granted" && document.hidden) {
-    const names = arrivals.map((c) => isolate(c.name)).join(", ");
-    new Notification("A caller is waiting", { body: names, tag: "consult-queue" });
+    new Notification(gettext("A caller is waiting"), { body: names, tag: "consult-queue" });
   }
 }
 
@@ -186,7 +205,8 @@ function endCall(text) {
   stream = null;
   view.useStream(null);
   setState("ended", text);
-  acceptNext.focus();
+  // The next thing to do, or, with no one waiting, the queue that will show them.
+  focusOn(acceptNext.disabled ? $("#queue-title") : acceptNext);
 }
 
 // The caller of the call goes to a colleague's queue, keeping their join time.
@@ -218,7 +238,7 @@ signaling.on("queue", (frame) => {
   if (expectResume) {
     expectResume = false;
     resumeTimer = setTimeout(() => {
-      endCall("The call ended while the desk was disconnected. Ready for the next caller.");
+      endCall(gettext("The call ended while the desk was disconnected. Ready for the next caller."));
     }, RESUME_WAIT_MS);
   }
 });
@@ -233,11 +253,11 @@ signaling.on("resumed", (frame) => {
   // The caller will offer a new connection on hearing that we are back.
   const { ticket, name } = frame.caller;
   if (session.caller && session.caller.consultation === frame.consultation) {
-    setState("connecting", "Back in the call: reconnecting media…");
+    setState("connecting", gettext("Back in the call: reconnecting media…"));
     return;
   }
   startCall({ consultation: frame.consultation, ticket, name, reason: "" });
-  setState("connecting", "Back in the call: reconnecting media…");
+  setState("connecting", gettext("Back in the call: reconnecting media…"));
 });
 
 // `peer` tells how the caller's socket fares.
@@ -245,15 +265,24 @@ signaling.on("peer", (frame) => {
   const caller = session.caller;
   if (!caller) return;
   if (frame.state === "reconnecting") {
-    setState("reconnecting", `${isolate(caller.name)}'s connection dropped; waiting for them to come back…`);
+    setState(
+      "reconnecting",
+      named(gettext("%(name)s's connection dropped; waiting for them to come back…"), isolate(caller.name)),
+    );
+    urgent(CUES.peerLost);
   } else if (frame.state === "back") {
-    setState("connecting", `${isolate(caller.name)} is back: reconnecting media…`);
+    setState("connecting", named(gettext("%(name)s is back: reconnecting media…"), isolate(caller.name)));
   }
 });
 
 signaling.on("transferred", (frame) => {
   if (callTransfer) callTransfer.open = false;
-  endCall(`${callerName("The caller")} was transferred to ${isolate(frame.consultant.name)}.`);
+  endCall(
+    interpolate(gettext("%(name)s was transferred to %(colleague)s."), {
+      name: callerName(gettext("The caller")),
+      colleague: isolate(frame.consultant.name),
+    }),
+  );
 });
 
 signaling.on("hangup", (frame) => {
@@ -262,22 +291,23 @@ signaling.on("hangup", (frame) => {
     setState("failed", gettext("The call could not connect. The caller is back at the head of your queue."));
     return;
   }
-  const name = callerName("The caller");
-  let text = `${name} ended the call. Ready for the next caller.`;
+  const name = callerName(gettext("The caller"));
+  let text = named(gettext("%(name)s ended the call. Ready for the next caller."), name);
   if (frame.reason === "disconnected") {
-    text = `${name}'s connection was lost. Ready for the next caller.`;
+    text = named(gettext("%(name)s's connection was lost. Ready for the next caller."), name);
   } else if (frame.by === "operator") {
-    text = "An operator ended the call. Ready for the next caller.";
+    text = gettext("An operator ended the call. Ready for the next caller.");
   }
   endCall(text);
+  urgent(CUES.ended);
 });
 
 const DESK_ERRORS = {
-  queue_empty: "No one is waiting.",
-  ticket_gone: "That caller is no longer waiting.",
-  busy: "Finish the current call first.",
-  callback_gone: "That callback was handled already.",
-  bad_transfer: "That colleague cannot take callers now (offline, or their queue is full).",
+  queue_empty: gettext("No one is waiting."),
+  ticket_gone: gettext("That caller is no longer waiting."),
+  busy: gettext("Finish the current call first."),
+  callback_gone: gettext("That callback was handled already."),
+  bad_transfer: gettext("That colleague cannot take callers now (offline, or their queue is full)."),
   too_fast: "", // shown by the queue message form
 };
 
@@ -286,7 +316,7 @@ signaling.on("error", (frame) => {
     takenOver();
     return;
   }
-  showError(DESK_ERRORS[frame.code] ?? (frame.message || "Something went wrong."));
+  showError(DESK_ERRORS[frame.code] ?? (frame.message || gettext("Something went wrong.")));
 });
 
 /**
@@ -297,9 +327,9 @@ signaling.on("error", (frame) => {
 function takenOver() {
   signaling.close();
   statusSelect.disabled = true;
-  endCall("This desk was opened in another tab or window; the call goes on there.");
+  endCall(gettext("This desk was opened in another tab or window; the call goes on there."));
   callFlag.hide(); // the call goes on: nothing to flag yet
-  showError("This desk was opened in another tab. Reload this page to use the desk here.");
+  showError(gettext("This desk was opened in another tab. Reload this page to use the desk here."));
 }
 
 // Logging out closes this desk's socket from the server side too (4401): the
@@ -317,7 +347,7 @@ signaling.on("socket:close", ({ code }) => {
   if (code === 4401) {
     location.assign(`/accounts/login/?next=${encodeURIComponent(location.pathname)}`);
   } else if (code === 4403) {
-    showError("This account is not a consultant.");
+    showError(gettext("This account is not a consultant."));
   } else if (code === 4409) {
     takenOver();
   } else if (code === 4410) {
@@ -325,7 +355,8 @@ signaling.on("socket:close", ({ code }) => {
     showError(gettext("Staff set you offline from the operations board. Reload this page to open the desk again."));
   } else {
     const state = session.caller ? "reconnecting" : stateLine.dataset.state;
-    setState(state, "Reconnecting to the desk…");
+    setState(state, gettext("Reconnecting to the desk…"));
+    if (session.caller) urgent(CUES.lost);
   }
 });
 
@@ -341,7 +372,7 @@ statusSelect.addEventListener("change", () => signaling.send("status", { status:
 $('[data-testid="hangup"]').addEventListener("click", async () => {
   await recording.finish(); // the last seconds of a recording reach the server first
   signaling.send("hangup");
-  endCall(`You ended the call with ${callerName("the caller")}. Ready for the next caller.`);
+  endCall(named(gettext("You ended the call with %(name)s. Ready for the next caller."), callerName(gettext("the caller"))));
 });
 
 // Browsers allow sound only after a gesture on the page, and ask before
@@ -358,5 +389,5 @@ alertsButton.addEventListener("click", async () => {
 // --- start ---------------------------------------------------------------------
 
 unlockOnFirstGesture();
-setState("idle", "Connecting to the desk…");
+setState("idle", gettext("Connecting to the desk…"));
 signaling.connect();

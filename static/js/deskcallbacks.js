@@ -5,6 +5,7 @@
  */
 
 import { isolate, write } from "./callview.js";
+import { gettext, interpolate, ngettext } from "./i18n.js";
 
 export class CallbackList {
   constructor(section, signaling) {
@@ -24,9 +25,10 @@ export class CallbackList {
       contact.className = "contact";
       write(contact, isolate(callback.contact));
       const minutes = Math.floor(callback.waiting_seconds / 60);
+      const ago = ngettext("asked %(minutes)s minute ago", "asked %(minutes)s minutes ago", minutes);
       const since = document.createElement("span");
       since.className = "waited";
-      since.textContent = `asked ${minutes} min ago`;
+      since.textContent = interpolate(ago, { minutes });
       item.append(who, " ", contact, " ", since);
       if (callback.reason) {
         const reason = document.createElement("p");
@@ -36,8 +38,8 @@ export class CallbackList {
       }
       const done = document.createElement("button");
       done.type = "button";
-      done.textContent = "Done";
-      done.setAttribute("aria-label", `Done: called back ${callback.name}`);
+      done.textContent = gettext("Done");
+      done.setAttribute("aria-label", interpolate(gettext("Done: called back %(name)s"), { name: isolate(callback.name) }));
       done.addEventListener("click", () => this.send(callback.callback));
       item.append(done);
       return item;

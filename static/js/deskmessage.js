@@ -3,6 +3,8 @@
  * sees on their page until it is replaced or cleared (`queue_message`).
  */
 
+import { gettext, interpolate, ngettext } from "./i18n.js";
+
 export class QueueMessageForm {
   /** `form` holds the input and the send and clear buttons; `signaling` the desk's socket. */
   constructor(form, signaling) {
@@ -22,11 +24,18 @@ export class QueueMessageForm {
     });
     signaling.on("queue_message_set", (frame) => {
       this.result.textContent = frame.text
-        ? `Shown to ${frame.waiting} waiting caller${frame.waiting === 1 ? "" : "s"}, and to those who join.`
-        : "Message cleared.";
+        ? interpolate(
+            ngettext(
+              "Shown to %(count)s waiting caller, and to those who join.",
+              "Shown to %(count)s waiting callers, and to those who join.",
+              frame.waiting,
+            ),
+            { count: frame.waiting },
+          )
+        : gettext("Message cleared.");
     });
     signaling.on("error", (frame) => {
-      if (frame.code === "too_fast") this.result.textContent = "Wait a minute before changing the message again.";
+      if (frame.code === "too_fast") this.result.textContent = gettext("Wait a minute before changing the message again.");
     });
   }
 

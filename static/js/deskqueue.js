@@ -5,7 +5,8 @@
  */
 
 import { isolate, write } from "./callview.js";
-import { gettext } from "./i18n.js";
+import { gettext, interpolate } from "./i18n.js";
+import { clockText } from "./words.js";
 
 // The caller's pre-call check (docs/connectivity.md), as the card (and the
 // operations board) says it.
@@ -100,18 +101,19 @@ export class DeskQueue {
     const name = isolate(caller.name);
     item.querySelector("[data-name]").textContent = caller.name;
     // Each item's buttons say whom they act on, for screen readers.
-    item.querySelector('[data-testid="accept"]').setAttribute("aria-label", `Accept ${name}`);
-    item.querySelector('[data-testid="refuse"]').setAttribute("aria-label", `Refuse ${name}`);
-    write(item.querySelector("[data-refuse-label]"), `Reason for refusing ${name}`);
+    const named = (format) => interpolate(format, { name });
+    item.querySelector('[data-testid="accept"]').setAttribute("aria-label", named(gettext("Accept %(name)s")));
+    item.querySelector('[data-testid="refuse"]').setAttribute("aria-label", named(gettext("Refuse %(name)s")));
+    write(item.querySelector("[data-refuse-label]"), named(gettext("Reason for refusing %(name)s")));
     item.querySelector("[data-reason]").textContent = caller.reason || "";
     const cameFrom = item.querySelector("[data-came-from]");
     cameFrom.hidden = !caller.came_from;
     if (caller.came_from) {
-      const note = caller.note ? `: ${isolate(caller.note)}` : "";
-      write(cameFrom, `From ${isolate(caller.came_from.name)}${note}`);
+      const from = { name: isolate(caller.came_from.name), note: isolate(caller.note || "") };
+      write(cameFrom, interpolate(caller.note ? gettext("From %(name)s: %(note)s") : gettext("From %(name)s"), from));
     }
     const transfer = item.querySelector('[data-testid="transfer"]');
-    if (transfer) transfer.setAttribute("aria-label", `Transfer ${name}`);
+    if (transfer) transfer.setAttribute("aria-label", named(gettext("Transfer %(name)s")));
     item.querySelector("[data-audio-only]").hidden = !caller.audio_only;
     showConnectivity(item, caller.connectivity || "");
     item.querySelector("[data-reconnecting]").hidden = !caller.reconnecting;
@@ -125,9 +127,9 @@ export class DeskQueue {
       const since = this.waitingSince.get(item.dataset.ticket);
       if (since === undefined) continue;
       const seconds = Math.max(0, Math.floor((now - since) / 1000));
-      const rest = String(seconds % 60).padStart(2, "0");
-      item.querySelector("[data-waited]").textContent =
-        `waiting ${Math.floor(seconds / 60)}:${rest}`;
+      item.querySelector("[data-waited]").textContent = interpolate(gettext("waiting %(time)s"), {
+        time: clockText(seconds),
+      });
     }
   }
 }

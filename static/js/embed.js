@@ -19,7 +19,9 @@
   };
   const SLUG = pick(data.consultant, (v) => SLUG_RE.test(v), "");
   const LANG = pick(data.lang, (v) => /^[a-z]{2,3}(-[a-z0-9]{2,8})?$/i.test(v), "");
-  const LABEL = pick(data.label, (v) => v.length <= 60, "Talk to a consultant");
+  // Its words in the page's language come with the site check.
+  const WORDS = { label: "Talk to a consultant" };
+  const label = () => pick(data.label, (v) => v.length <= 60, WORDS.label);
   const CORNER = pick(data.corner, (v) => /^(bottom|top)-(left|right)$/.test(v), "bottom-right");
   const COLOR = pick(data.color, (v) => /^#([0-9a-f]{3}){1,2}$/i.test(v), "#1d5fd1");
   const TOP = typeof HTMLElement.prototype.showPopover === "function";
@@ -102,7 +104,7 @@ iframe{flex:1;width:100%;min-height:0;border:0;display:block}
     if (!frame) {
       frame = document.createElement("iframe");
       frame.setAttribute("data-testid", "consult-frame");
-      frame.title = LABEL;
+      frame.title = label();
       frame.allow = "camera; microphone; autoplay; display-capture";
       frame.src = frameUrl();
       frame.addEventListener("load", () => {
@@ -120,10 +122,7 @@ iframe{flex:1;width:100%;min-height:0;border:0;display:block}
   function close(force = false) {
     if (!root || panel.hidden) return;
     if (!force && ACTIVE.includes(state)) {
-      confirmBar.querySelector("p").textContent =
-        state === "queued"
-          ? "You are in the queue: reopen this soon to keep your place."
-          : "You are in a call: reopen this soon to go on with it.";
+      confirmBar.querySelector("p").textContent = state === "queued" ? WORDS.queued : WORDS.inCall;
       confirmBar.hidden = false;
       confirmBar.querySelector(".stay").focus();
       return;
@@ -182,15 +181,17 @@ iframe{flex:1;width:100%;min-height:0;border:0;display:block}
     // Fixed markup only: words from attributes go in as text.
     shadow.innerHTML = `<button type="button" class="launcher" part="launcher" data-testid="consult-launcher" hidden></button>
 <div class="panel" part="panel" role="dialog" hidden>
-<div class="bar"><span class="title"></span><button type="button" class="x" aria-label="Close">\u00d7</button></div>
-<div class="confirm" role="alertdialog" hidden><p></p><button type="button" class="stay">Stay</button><button type="button" class="leave">Close anyway</button></div>
+<div class="bar"><span class="title"></span><button type="button" class="x">\u00d7</button></div>
+<div class="confirm" role="alertdialog" hidden><p></p><button type="button" class="stay"></button><button type="button" class="leave"></button></div>
 </div>`;
     launcher = shadow.querySelector(".launcher");
     panel = shadow.querySelector(".panel");
     confirmBar = shadow.querySelector(".confirm");
-    launcher.textContent = LABEL;
-    panel.setAttribute("aria-label", LABEL);
-    shadow.querySelector(".title").textContent = LABEL;
+    launcher.textContent = label();
+    panel.setAttribute("aria-label", label());
+    shadow.querySelector(".title").textContent = label();
+    shadow.querySelector(".x").ariaLabel = WORDS.close;
+    for (const k of ["stay", "leave"]) confirmBar.querySelector(`.${k}`).textContent = WORDS[k];
     if (TOP) launcher.popover = panel.popover = "manual";
     launcher.addEventListener("click", open);
     shadow.querySelector(".x").addEventListener("click", () => close());
@@ -220,9 +221,10 @@ iframe{flex:1;width:100%;min-height:0;border:0;display:block}
 
   // Is this origin allowed? The browser names it (CORS), so no page passes for another.
   const probe = document.createElement("script");
-  probe.src = `${APP}/embed/site.js`;
+  probe.src = `${APP}/embed/site.js?lang=${LANG}`;
   probe.crossOrigin = "anonymous";
   probe.async = true;
+  probe.addEventListener("consult:words", (event) => Object.assign(WORDS, event.detail));
   probe.addEventListener("consult:site", (event) => {
     probe.remove();
     if (event.detail && event.detail.allowed === true) {

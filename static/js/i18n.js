@@ -18,3 +18,8 @@ export function ngettext(singular, plural, count) {
 export function interpolate(format, values) {
   return format.replace(/%\((\w+)\)s/g, (_, name) => String(values[name]));
 }
+
+/** The message in `context` (a word that reads differently elsewhere): pgettext("presence", "away"). */
+export function pgettext(context, message) {
+  return catalog.pgettext ? catalog.pgettext(context, message) : message;
+}

@@ -1,9 +1,10 @@
 /** The lobby: consultant cards kept live from the caller socket's pushes. */
 
+import { isolate, write } from "./callview.js";
 import { Signaling } from "./signaling.js";
+import { statusText, waitingText } from "./words.js";
 
 const list = document.querySelector("[data-lobby]");
-const STATUS_TEXT = { online: "online", busy: "in a call", away: "away", offline: "offline" };
 
 function cardFor(slug) {
   return list.querySelector(`[data-testid="consultant-card"][data-slug="${CSS.escape(slug)}"]`);
@@ -44,10 +45,9 @@ function show(consultants) {
       card = cardFor(consultant.slug);
     }
     card.dataset.status = consultant.status;
-    card.querySelector("[data-name]").textContent = consultant.name;
-    card.querySelector("[data-status-text]").textContent =
-      STATUS_TEXT[consultant.status] || consultant.status;
-    card.querySelector("[data-queue-length]").textContent = `${consultant.queue_length} waiting`;
+    write(card.querySelector("[data-name]"), isolate(consultant.name));
+    card.querySelector("[data-status-text]").textContent = statusText(consultant.status);
+    card.querySelector("[data-queue-length]").textContent = waitingText(consultant.queue_length);
   }
   const empty = list.querySelector("[data-empty]");
   if (empty) empty.hidden = consultants.length > 0;

@@ -1,5 +1,7 @@
 /** Camera and microphone: opening the chosen devices, and saying why they failed. */
 
+import { gettext } from "./i18n.js";
+
 export function mediaSupported() {
   return Boolean(navigator.mediaDevices && navigator.mediaDevices.getUserMedia);
 }
@@ -26,20 +28,22 @@ export async function openBest(options) {
 
 export function explain(error) {
   if (!mediaSupported()) {
-    return "This browser cannot use a camera here (the page needs HTTPS).";
+    return gettext("This browser cannot use a camera here (the page needs HTTPS).");
   }
   switch (error && error.name) {
     case "NotAllowedError":
     case "SecurityError":
-      return "The camera or microphone was refused. Allow them for this site in the browser's address bar, then press “Check camera and mic”. You can still join: the consultant will hear and see you only once allowed.";
+      return gettext(
+        "The camera or microphone was refused. Allow them for this site in the browser's address bar, then press “Check camera and mic”. You can still join: the consultant will hear and see you only once allowed.",
+      );
     case "NotFoundError":
-      return "No camera or microphone was found.";
+      return gettext("No camera or microphone was found.");
     case "NotReadableError":
-      return "The camera or microphone is in use by another program.";
+      return gettext("The camera or microphone is in use by another program.");
     case "OverconstrainedError":
-      return "The chosen device is not available; pick another.";
+      return gettext("The chosen device is not available; pick another.");
     default:
-      return "The camera or microphone could not be opened.";
+      return gettext("The camera or microphone could not be opened.");
   }
 }
 

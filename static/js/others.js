@@ -5,7 +5,9 @@
  * is never stranded.
  */
 
-const LABEL = { online: "online", busy: "in a call", away: "away" };
+import { gettext, interpolate } from "./i18n.js";
+import { isolate, write } from "./callview.js";
+import { statusText } from "./words.js";
 
 /** `onMove(slug)` runs when the caller picks a consultant. */
 export function showOthers(panel, consultants, ownSlug, onMove) {
@@ -15,9 +17,8 @@ export function showOthers(panel, consultants, ownSlug, onMove) {
     button.type = "button";
     button.dataset.testid = "move-to";
     button.dataset.slug = consultant.slug;
-    const name = document.createElement("bdi");
-    name.textContent = consultant.name;
-    button.append("Wait for ", name, ` (${LABEL[consultant.status] || consultant.status}), keeping your place in line`);
+    const words = gettext("Wait for %(name)s (%(status)s), keeping your place in line");
+    write(button, interpolate(words, { name: isolate(consultant.name), status: statusText(consultant.status) }));
     button.addEventListener("click", () => onMove(consultant.slug));
     const item = document.createElement("li");
     item.append(button);

@@ -3,6 +3,7 @@
  * at a time, shown in the call view, with the devices listed in the pickers.
  */
 
+import { gettext, interpolate } from "./i18n.js";
 import { explain, listDevices, mediaSupported, openBest, stopStream } from "./media.js";
 
 export class Preview {
@@ -73,7 +74,7 @@ function fill(select, devices, track) {
     ...devices.map((device, index) => {
       const option = document.createElement("option");
       option.value = device.deviceId;
-      option.textContent = device.label || `Device ${index + 1}`;
+      option.textContent = device.label || interpolate(gettext("Device %(number)s"), { number: index + 1 });
       return option;
     }),
   );

@@ -18,7 +18,9 @@ const FINAL_CODES = new Set([4401, 4403, 4409, 4410, 4429]);
 
 export function socketUrl(path) {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  return `${scheme}//${location.host}${path}`;
+  // The server words its error messages in the page's language.
+  const lang = encodeURIComponent(document.documentElement.lang || "");
+  return `${scheme}//${location.host}${path}${lang ? `?lang=${lang}` : ""}`;
 }
 
 export class Signaling {

@@ -9,6 +9,7 @@
  * gives it back when it closes; a chime calls back someone who looked away.
  */
 
+import { interpolate, ngettext } from "./i18n.js";
 import { chime } from "./chime.js";
 
 // Frames after which no question is open any more.
@@ -33,7 +34,7 @@ export class StillThere {
     const deadline = Date.now() + Math.max(0, Number(seconds) || 0) * 1000;
     const tick = () => {
       const left = Math.max(0, Math.ceil((deadline - Date.now()) / 1000));
-      this.left.textContent = `${left} second${left === 1 ? "" : "s"}`;
+      this.left.textContent = interpolate(ngettext("%(left)s second", "%(left)s seconds", left), { left });
     };
     tick();
     clearInterval(this.timer);

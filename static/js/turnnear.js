@@ -4,6 +4,8 @@
  * page notifies them and marks its tab title once they reach the chosen place.
  */
 
+import { gettext, interpolate } from "./i18n.js";
+
 export class TurnNear {
   /**
    * `form` holds the place picker, the `notify-me` button and the e-mail
@@ -16,13 +18,16 @@ export class TurnNear {
     this.email = form.querySelector("[data-notify-email]");
     form.querySelector("[data-notify-email-send]").addEventListener("click", () => {
       if (!this.email.checkValidity() || !this.email.value.trim()) {
-        this.result.textContent = "Please enter an e-mail address.";
+        this.result.textContent = gettext("Please enter an e-mail address.");
         return;
       }
       signaling.send("notify", { email: this.email.value.trim(), place: Number(this.place.value) || 1 });
     });
     signaling.on("notify_set", (frame) => {
-      this.result.textContent = `We will e-mail you once when you are ${frame.place === 1 ? "next" : "second"}.`;
+      this.result.textContent =
+        frame.place === 1
+          ? gettext("We will e-mail you once when you are next.")
+          : gettext("We will e-mail you once when you are second.");
     });
     this.consultantName = consultantName;
     this.baseTitle = document.title;
@@ -40,9 +45,9 @@ export class TurnNear {
     if (!("Notification" in window)) return;
     const permission = await Notification.requestPermission();
     if (permission !== "granted") {
-      this.result.textContent = "Notifications are blocked for this site; the tab title will still change.";
+      this.result.textContent = gettext("Notifications are blocked for this site; the tab title will still change.");
     } else {
-      this.result.textContent = "We will tell you when your turn is near.";
+      this.result.textContent = gettext("We will tell you when your turn is near.");
     }
     this.wanted = Number(this.place.value) || 1;
     this.told = false;
@@ -54,11 +59,15 @@ export class TurnNear {
     this.position = position;
     if (this.wanted === null || this.told || position > this.wanted) return;
     this.told = true;
-    const text = position === 1 ? "You are next" : `You are number ${position} in the queue`;
+    const text =
+      position === 1
+        ? gettext("You are next")
+        : interpolate(gettext("You are number %(position)s in the queue"), { position });
     document.title = `(${text}) ${this.baseTitle}`;
     if ("Notification" in window && Notification.permission === "granted") {
       // The name is plain text in a notification: no markup is interpreted.
-      new Notification(text, { body: `${this.consultantName} will be with you soon.`, tag: "consult-turn" });
+      const body = interpolate(gettext("%(name)s will be with you soon."), { name: this.consultantName });
+      new Notification(text, { body, tag: "consult-turn" });
     }
   }
 

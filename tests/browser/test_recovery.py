@@ -326,7 +326,7 @@ def test_admin_end_call_is_seen_on_both_pages_at_once(
         label="End call (both parties are told)"
     )
     admin.get_by_role("button", name="Go").click()
-    expect(admin.get_by_text("Done for 1.")).to_be_visible()
+    expect(admin.get_by_text("Done for 1 row.")).to_be_visible()
 
     expect_state(caller, "ended", timeout=AT_ONCE_MS)
     expect_state(desk, "ended", timeout=AT_ONCE_MS)

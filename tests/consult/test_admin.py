@@ -35,7 +35,7 @@ def test_consultant_list_shows_live_status_and_queue_length(lead_client, busy_da
     assert page.status_code == 200
     text = page.content.decode()
     assert "Ada" in text and "Grace" in text
-    assert "busy" in text and "away" in text
+    assert "in a call" in text and "away" in text
 
 
 def test_live_queue_lists_waiting_and_in_call_callers_only(lead_client, busy_day):

@@ -1,7 +1,7 @@
 """The analytics page of the admin: the operations figures of a period, for one
 consultant or all, in plots with their numbers (docs/operations.md)."""
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django import forms
 from django.contrib import admin
@@ -18,6 +18,9 @@ from .plots import Plot, bar_plot, number
 
 DEFAULT_DAYS = 7
 MAX_DAYS = 366
+# Dates a period may use: far enough from date.min and date.max that the
+# arithmetic below (a default start, the day after the end) never overflows.
+EARLIEST, LATEST = date(2000, 1, 1), date(2999, 12, 31)
 
 
 class PeriodForm(forms.Form):
@@ -46,6 +49,12 @@ class PeriodForm(forms.Form):
     def clean(self):
         data = super().clean()
         today = timezone.localdate()
+        for field in ("start", "end"):
+            if data.get(field) and not EARLIEST <= data[field] <= LATEST:
+                raise forms.ValidationError(
+                    _("Choose dates between %(earliest)s and %(latest)s.")
+                    % {"earliest": EARLIEST, "latest": LATEST}
+                )
         end = data.get("end") or today
         start = data.get("start") or end - timedelta(days=DEFAULT_DAYS - 1)
         if start > end:

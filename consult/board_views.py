@@ -86,7 +86,7 @@ def _move(request, data) -> str:
         pk=str(data.get("ticket", "")), state=Ticket.State.WAITING
     ).first()
     if ticket is None:
-        raise errors.TicketGone("That caller is no longer waiting.")
+        raise errors.TicketGone(_("That caller is no longer waiting."))
     source = ticket.consultant
     result = services.ticket_transfer(
         consultant_id=source.pk,
@@ -148,6 +148,12 @@ def board_act(request):
             message = action(request, data)
     except errors.ConsultError as error:
         return JsonResponse({"message": error.message}, status=409)
-    except (ValueError, TypeError, ValidationError, Consultant.DoesNotExist):
+    except (
+        ValueError,
+        TypeError,
+        OverflowError,  # an id like 1e400: JSON's infinity
+        ValidationError,
+        Consultant.DoesNotExist,
+    ):
         return JsonResponse({"message": _("Bad request.")}, status=400)
     return JsonResponse({"message": message})

@@ -254,10 +254,9 @@ class Ticket(models.Model):
     notify_place = models.PositiveSmallIntegerField(
         null=True, blank=True, verbose_name=_("notify place")
     )
-    # The language the e-mail is written in: the caller's socket's.
-    notify_language = models.CharField(
-        max_length=12, blank=True, verbose_name=_("notify language")
-    )
+    # The caller's page language (a code of settings.LANGUAGES), from their
+    # socket: the turn-near e-mail and the recording consent text use it.
+    language = models.CharField(max_length=12, blank=True, verbose_name=_("language"))
     notified_at = models.DateTimeField(
         null=True, blank=True, verbose_name=_("notified at")
     )

@@ -64,17 +64,25 @@ def chunk(request, recording_id: int, seq: int):
     return JsonResponse({"seq": stored.seq}, status=200 if stored.duplicate else 201)
 
 
-def _may_view(request) -> None:
-    if not request.user.has_perm("consult.view_recording"):
+def _staff_with(request, permission: str) -> None:
+    """PermissionDenied unless the user is active staff holding `permission`
+    (a permission alone, given to a non-staff account by mistake, is not enough:
+    recordings are the admin's, docs/recording.md)."""
+    user = request.user
+    if not (user.is_active and user.is_staff and user.has_perm(permission)):
         raise PermissionDenied
 
 
 def _ranged(size: int, header: str):
-    """(status, first byte, last byte) of a `Range: bytes=a-b` header."""
+    """(status, first byte, last byte) of a `Range: bytes=a-b` header. An
+    invalid range (b before a) is ignored, an unsatisfiable one (a past the
+    end) is 416 (RFC 9110, 14.1.1 and 14.2)."""
     match = RANGE.fullmatch(header.strip()) if header else None
     if match is None or not any(match.groups()):
         return 200, 0, size - 1
     start, end = match.groups()
+    if start and end and int(end) < int(start):
+        return 200, 0, size - 1
     if start == "":
         first, last = max(size - int(end), 0), size - 1
     else:
@@ -103,7 +111,7 @@ def _stream(file, first: int, last: int):
 def play(request, recording_id: int):
     """The recording's file (`?download=1`: as an attachment), for staff with
     `consult.view_recording`; honours one `Range` of bytes."""
-    _may_view(request)
+    _staff_with(request, "consult.view_recording")
     recording = get_object_or_404(Recording, pk=recording_id, state="ready")
     store = recordings.storage()
     try:
@@ -138,8 +146,7 @@ def play(request, recording_id: int):
 def delete(request, recording_id: int):
     """Delete the file (the receipt stays and says who and when), for staff
     with `consult.delete_recording`; back to the consultation's page."""
-    if not request.user.has_perm("consult.delete_recording"):
-        raise PermissionDenied
+    _staff_with(request, "consult.delete_recording")
     recording = get_object_or_404(Recording, pk=recording_id)
     if recordings.recording_delete(
         recording_id=recording.pk, by=request.user.get_username()

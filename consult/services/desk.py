@@ -5,6 +5,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from consult import errors
 from consult.events import (
     DesksRevoked,
     Event,
@@ -124,10 +125,19 @@ def _live_desk(consultant_id: int, now: datetime) -> DeskSocket | None:
 
 
 def consultant_set_presence(*, consultant_id: int, presence: str) -> Result[None]:
-    """The consultant goes online or away; `ValueError` for any other presence."""
+    """The consultant goes online or away; `ValueError` for any other presence.
+    Only a consultant with a desk open (not offline) changes: going away or
+    online is a desk's state, and an offline consultant set away would take
+    callers with no desk to serve them. Raises `ConsultantUnavailable` then."""
     if presence not in (Presence.ONLINE, Presence.AWAY):
         raise ValueError(presence)
-    Consultant.objects.filter(pk=consultant_id).update(presence=presence)
+    changed = (
+        Consultant.objects.filter(pk=consultant_id)
+        .exclude(presence=Presence.OFFLINE)
+        .update(presence=presence)
+    )
+    if not changed:
+        raise errors.ConsultantUnavailable
     return Result(None, [PresenceChanged(consultant_id)])
 
 

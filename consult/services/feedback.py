@@ -7,6 +7,7 @@ its own party: the caller's socket proves itself by having held the call
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from consult import errors
 from consult.events import Result
@@ -20,9 +21,9 @@ COMMENT_MAX = 500
 def _ended_call(consultation_id: int, **owned) -> Consultation:
     call = Consultation.objects.filter(pk=consultation_id, **owned).first()
     if call is None:
-        raise errors.FeedbackRefused("There is no such call of yours.")
+        raise errors.FeedbackRefused(_("There is no such call of yours."))
     if call.outcome == ACTIVE:
-        raise errors.FeedbackRefused("The call has not ended yet.")
+        raise errors.FeedbackRefused(_("The call has not ended yet."))
     return call
 
 
@@ -40,7 +41,7 @@ def feedback_rate(*, consultation_id: int, rating: int, comment: str) -> Result[
         consultation_id=consultation_id, rating__isnull=True
     ).update(rating=rating, comment=comment[:COMMENT_MAX], rated_at=timezone.now())
     if not rated:
-        raise errors.FeedbackRefused("This call was rated already.")
+        raise errors.FeedbackRefused(_("This call was rated already."))
     return Result()
 
 

@@ -50,7 +50,7 @@ def ticket_notify(
         if ticket.notified_at is not None:
             raise errors.AlreadyNotified
         Ticket.objects.filter(pk=ticket.pk).update(
-            notify_email=email, notify_place=place, notify_language=language
+            notify_email=email, notify_place=place, language=language
         )
     return Result(None, [])
 
@@ -91,7 +91,7 @@ def notify_send(pk, now: datetime) -> list:
             signing.dumps(str(ticket.pk), salt=RETURN_LINK_SALT),
         ],
     )
-    with translation.override(ticket.notify_language or settings.LANGUAGE_CODE):
+    with translation.override(ticket.language or settings.LANGUAGE_CODE):
         subject, body = _turn_near_text(position, ticket.consultant.name, link)
     address = ticket.notify_email
     transaction.on_commit(lambda: _mail(subject, body, address))

@@ -28,8 +28,8 @@ from django.core.files.base import ContentFile, File
 from django.core.files.storage import storages
 from django.db import IntegrityError, transaction
 from django.db.models import Max, QuerySet
-from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils import timezone, translation
+from django.utils.translation import gettext, gettext_lazy
 
 from consult.errors import ConsultError
 from consult.events import Event, Result, SendFrame
@@ -61,12 +61,12 @@ ASSEMBLY_TIMEOUT_SECONDS = 300
 
 class NotRecording(ConsultError):
     code = "not_recording"
-    message = "No recording is asked for or running in this call."
+    message = gettext_lazy("No recording is asked for or running in this call.")
 
 
 class RecordingOpen(ConsultError):
     code = "recording_open"
-    message = "A recording is already asked for or running in this call."
+    message = gettext_lazy("A recording is already asked for or running in this call.")
 
 
 class ChunkRefused(Exception):
@@ -91,8 +91,8 @@ def storage():
 
 
 def consent_text(*, consultant_name: str, with_video: bool) -> str:
-    """What the caller is shown, and what their receipt keeps word for word (in
-    the language active where it is made: the default one on the sockets)."""
+    """What the caller is shown, and what their receipt keeps word for word, in
+    the active language (`recording_request` makes it in the caller's)."""
     if with_video:
         what = gettext("your voice, their voice and your video")
     else:
@@ -121,7 +121,7 @@ def _call_of(channel: str, party: str) -> Consultation:
         calls = calls.filter(consultant_channel=channel)
     call = calls.first() if channel else None
     if call is None:
-        raise NotRecording("This connection is not in a call.")
+        raise NotRecording(gettext_lazy("This connection is not in a call."))
     return call
 
 
@@ -158,7 +158,10 @@ def recording_request(*, channel: str, address: str = "") -> Result[int]:
     call = _call_of(channel, "consultant")
     now = timezone.now()
     with_video = settings.CONSULT_RECORDING_VIDEO and not call.audio_only
-    text = consent_text(consultant_name=call.consultant.name, with_video=with_video)
+    # In the caller's language: the words they read are the words the receipt
+    # keeps, whatever language the consultant's desk speaks.
+    with translation.override(call.ticket.language or settings.LANGUAGE_CODE):
+        text = consent_text(consultant_name=call.consultant.name, with_video=with_video)
     try:
         with transaction.atomic():
             recording = Recording.objects.create(
@@ -199,7 +202,9 @@ def recording_answer(
         .first()
     )
     if recording is None:
-        raise NotRecording("That recording is not waiting for your answer.")
+        raise NotRecording(
+            gettext_lazy("That recording is not waiting for your answer.")
+        )
     now = timezone.now()
     answer = RecordingConsent.Answer
     RecordingConsent.objects.create(

@@ -101,11 +101,14 @@ def ticket_create(
     address: str = "",
     proof: str = "",
     connectivity: str = "",
+    language: str = "",
 ) -> Result[Joined]:
     """Queue a caller with the offer (SDP text) the consultant will answer.
 
     `connectivity` is the pre-call check's class (`Connectivity`: "direct",
     "relay", "blocked", or "" when unknown), shown on the desk's queue card.
+    `language` is the caller's page language (settings.LANGUAGES), for what
+    is written to them later (the recording consent text, the e-mail).
 
     `address` is the client's, when known: it may have only
     `CONSULT_MAX_WAITING_PER_ADDRESS` tickets waiting at once, checked and
@@ -141,6 +144,7 @@ def ticket_create(
         reason=reason,
         audio_only=audio_only,
         connectivity=connectivity,
+        language=language,
         offer=offer,
         token_hash=token_hash(token),
         caller_channel=channel,

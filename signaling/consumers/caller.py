@@ -72,6 +72,7 @@ class CallerConsumer(SignalingConsumer):
             reason=reason,
             audio_only=audio_only,
             connectivity=connectivity,
+            language=self.language,
             offer=offer["sdp"],
             channel=self.channel_name,
             process=self.runtime.process,

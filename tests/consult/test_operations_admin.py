@@ -174,6 +174,11 @@ def test_presence_away_and_offline(floor):
         act(client, action="presence", consultant="ada", status="busy").status_code
         == 400
     )
+    # Offline now, she cannot be set away: she would take callers with no desk.
+    refused = act(client, action="presence", consultant="ada", status="away")
+    assert refused.status_code == 409
+    ada.refresh_from_db()
+    assert ada.presence == "offline"
 
 
 @pytest.mark.parametrize(
@@ -182,6 +187,7 @@ def test_presence_away_and_offline(floor):
         {"action": "explode"},
         {"action": "remove", "ticket": "not-a-uuid"},
         {"action": "end-call", "consultation": "x"},
+        {"action": "end-call", "consultation": 1e400},
         {"action": "presence", "consultant": "nobody", "status": "away"},
     ],
 )
@@ -222,6 +228,10 @@ def test_the_analytics_page_renders_its_plots_with_numbers():
     assert filtered.status_code == 200
     bad = lead_again_get("/admin/ops/analytics/?start=2026-05-02&end=2026-05-01")
     assert bad.status_code == 200 and bad.context["plots"] is None
+    # Dates at the calendar's ends are refused, not an overflow (500).
+    for edge in ("end=9999-12-31", "end=0001-01-03", "start=0001-01-01"):
+        odd = lead_again_get(f"/admin/ops/analytics/?{edge}")
+        assert odd.status_code == 200 and odd.context["plots"] is None
 
 
 def lead_again_get(url: str):

@@ -361,9 +361,9 @@ def test_the_repair_pass_applies_the_retention_too(ready, store, settings):
     assert files_in(store) == []
 
 
-def staff(username: str, *perms: str):
+def staff(username: str, *perms: str, is_staff: bool = True):
     user = get_user_model().objects.create_user(
-        username=username, password="x", is_staff=True
+        username=username, password="x", is_staff=is_staff
     )
     for codename in perms:
         user.user_permissions.add(Permission.objects.get(codename=codename))
@@ -378,6 +378,9 @@ def test_the_file_needs_view_recording_and_a_login(ready):
     assert anonymous.status_code == 302
     assert anonymous["Location"].startswith("/accounts/login/")
     assert staff("clerk", "view_consultation").get(url).status_code == 403
+    # The permission alone, on an account that is not staff, is not enough.
+    outsider = staff("outsider", "view_recording", is_staff=False)
+    assert outsider.get(url).status_code == 403
 
 
 def test_the_file_is_served_whole_and_in_ranges(ready, store):
@@ -400,6 +403,12 @@ def test_the_file_is_served_whole_and_in_ranges(ready, store):
         ).status_code
         == 416
     )
+    # An invalid range (the end before the start) is ignored: the whole file.
+    backwards = client.get(
+        f"/recordings/{ready.pk}/file", headers={"Range": "bytes=5-3"}
+    )
+    assert backwards.status_code == 200
+    assert b"".join(backwards.streaming_content) == data
     download = client.get(f"/recordings/{ready.pk}/file?download=1")
     assert download["Content-Disposition"].startswith("attachment;")
 
@@ -425,4 +434,6 @@ def test_the_admin_page_shows_receipts_player_download_and_deletes(ready, store)
 def test_deleting_needs_delete_recording(ready, store):
     client = staff("auditor", "view_recording")
     assert client.post(f"/recordings/{ready.pk}/delete/").status_code == 403
+    outsider = staff("outsider", "view_recording", "delete_recording", is_staff=False)
+    assert outsider.post(f"/recordings/{ready.pk}/delete/").status_code == 403
     assert Recording.objects.get().state == "ready"

@@ -22,9 +22,11 @@ async def ada(transactional_db):
     return await sync_to_async(make_consultant)("ada")
 
 
-async def in_call():
+async def in_call(caller_path: str = "/ws/call/"):
     desk = await desk_socket("ada")
-    caller = await caller_socket()
+    caller, connected, _ = await open_socket(caller_path)
+    assert connected
+    assert (await receive_type(caller, "hello"))["type"] == "hello"
     await caller.send_json_to(join_frame(name="Cy"))
     await receive_type(caller, "queued")
     await desk.send_json_to({"type": "accept"})
@@ -60,6 +62,27 @@ async def test_asked_agreed_and_stopped_by_the_caller(ada):
     assert await receive_type(caller, "recording") == stopped
     await desk.send_json_to({"type": "record_stop"})
     await expect_error(desk, "not_recording")
+    await desk.disconnect()
+    await caller.disconnect()
+
+
+async def test_the_caller_is_asked_in_their_own_language(ada):
+    # A Korean caller, an English desk: the question, and the receipt of both
+    # parties, are in the words the caller reads.
+    desk, caller = await in_call("/ws/call/?lang=ko")
+    await desk.send_json_to({"type": "record_request"})
+    assert (await receive_type(caller, "recording"))["state"] == "asked"
+    ask = await receive_type(caller, "record_ask")
+    assert "Ada" in ask["text"] and "record this call" not in ask["text"]
+    assert "녹" in ask["text"]
+    await caller.send_json_to(
+        {"type": "record_consent", "recording": ask["recording"], "accept": False}
+    )
+    await receive_type(caller, "recording")
+    shown = await sync_to_async(
+        lambda: set(RecordingConsent.objects.values_list("text_shown", flat=True))
+    )()
+    assert shown == {ask["text"]}
     await desk.disconnect()
     await caller.disconnect()
 

@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from .analytics import Figures, Period, figures, history
-from .models import CallFeedback, Consultant
+from .models import CallFeedback, Consultant, Consultation
 from .plots import Plot, bar_plot, number
 
 DEFAULT_DAYS = 7
@@ -80,10 +80,13 @@ class PeriodForm(forms.Form):
 def _plots(got: Figures, by: str) -> list[Plot]:
     fmt = "%Y-%m-%d %H:00" if by == "hour" else "%Y-%m-%d"
     rating = _("rating")
+    # The period's unit and each outcome in the page's words, not the stored code.
+    unit = _("hour") if by == "hour" else _("day")
+    outcome = dict(Consultation.Outcome.choices)
     return [
         bar_plot(
             metric="wait-trend",
-            title=_("Waiting time by %(by)s (p50 and p90)") % {"by": by},
+            title=_("Waiting time by %(by)s (p50 and p90)") % {"by": unit},
             unit="s",
             series=["p50", "p90"],
             rows=[(start.strftime(fmt), [s.p50, s.p90]) for start, s in got.wait_trend],
@@ -107,7 +110,7 @@ def _plots(got: Figures, by: str) -> list[Plot]:
             title=_("Requests by outcome"),
             unit=_("requests"),
             series=[_("requests")],
-            rows=sorted((k, [v]) for k, v in got.outcomes.items()),
+            rows=sorted((str(outcome.get(k, k)), [v]) for k, v in got.outcomes.items()),
         ),
         bar_plot(
             metric="talk-time",

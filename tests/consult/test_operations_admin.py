@@ -229,6 +229,11 @@ def test_the_analytics_page_renders_its_plots_with_numbers():
     bad = lead_again_get("/admin/ops/analytics/?start=2026-05-02&end=2026-05-01")
     assert bad.status_code == 200 and bad.context["plots"] is None
     # Dates at the calendar's ends are refused, not an overflow (500).
+    # In Korean, the outcomes and the trend's unit are in Korean words too.
+    korean = Client(headers={"accept-language": "ko"})
+    assert korean.login(username="lead", password=PASSWORD)
+    html = korean.get("/admin/ops/analytics/").content.decode()
+    assert "거절됨" in html and "일별 대기 시간" in html
     for edge in ("end=9999-12-31", "end=0001-01-03", "start=0001-01-01"):
         odd = lead_again_get(f"/admin/ops/analytics/?{edge}")
         assert odd.status_code == 200 and odd.context["plots"] is None

@@ -94,5 +94,6 @@ def test_a_consultation_with_the_keyboard_alone(new_page, consultant):
     first.keyboard.press("Enter")
     expect_state(first, "ended")
     expect_state(desk, "ended")
-    # The end is where the focus goes: its heading, with what to do next.
-    assert first.evaluate(FOCUSED, "[data-ended-title]")
+    # After the end the focus goes to what comes next: the feedback form
+    # (the end itself is announced by the assertive region).
+    assert first.evaluate(FOCUSED, '[data-testid="feedback-rating"]')

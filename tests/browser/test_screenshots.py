@@ -133,3 +133,81 @@ def test_a_caller_waiting_in_korean(new_page, demo, shots):
     expect(first.get_by_test_id("queue-eta")).to_contain_text("예상 대기 시간")
     assert first.evaluate(FITS_WIDTH)
     picture(first, shots / "call-waiting-ko.png")
+
+
+def a_week_of_history(ada, grace):
+    """A plausible week for the analytics page: waits, talks, a few that gave
+    up or failed, measured quality and ratings (deterministic, not random)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from consult.models import CallFeedback, CallQuality, Consultation
+
+    now = timezone.now().replace(minute=0, second=0, microsecond=0)
+    outcomes = ["completed"] * 7 + ["abandoned", "refused", "failed"]
+    for n in range(60):
+        consultant = ada if n % 3 else grace
+        requested = now - timedelta(hours=2 + n * 2.5)
+        outcome = outcomes[n % len(outcomes)]
+        wait = 20 + (n * 37) % 400
+        served = outcome in ("completed", "failed")
+        accepted = requested + timedelta(seconds=wait) if served else None
+        media = (
+            accepted + timedelta(seconds=1 + n % 3) if outcome == "completed" else None
+        )
+        ended = (media or accepted or requested) + timedelta(
+            seconds=120 + (n * 53) % 900 if media else wait
+        )
+        call = Consultation.objects.create(
+            consultant=consultant,
+            caller_name=f"Caller {n}",
+            requested_at=requested,
+            accepted_at=accepted,
+            media_connected_at=media,
+            ended_at=ended,
+            outcome=outcome,
+            end_reason="Out of scope" if outcome == "refused" else "",
+        )
+        if media:
+            CallQuality.objects.create(
+                consultation=call,
+                relayed=n % 5 == 0,
+                rtt_histogram={str(40 + (n * 17) % 200): 4},
+                loss_sum_pct=(n % 4) * 1.5,
+                loss_samples=2,
+                in_kbps_sum=900 + (n * 71) % 1500,
+                kbps_samples=1,
+            )
+            CallFeedback.objects.create(consultation=call, rating=5 - (n % 4) // 2)
+
+
+def test_the_operations_board_and_analytics(new_page, demo, shots, django_db_blocker):
+    from tests.browser.test_operations import make_lead, open_board
+
+    def setup():
+        a_week_of_history(
+            Consultant.objects.get(slug="ada"), Consultant.objects.get(slug="grace")
+        )
+        return make_lead("screenshot-lead")
+
+    with django_db_blocker.unblock():
+        lead = off_the_loop(setup)
+    desk = open_desk(new_page(viewport=LAPTOP), "ada")
+    open_desk(new_page(viewport=LAPTOP), "grace")
+    first = open_call_page(new_page(viewport=LAPTOP), "ada")
+    join(first, "Marie Curie", reason="Help with a proof by induction, please.")
+    second = open_call_page(new_page(viewport=LAPTOP), "ada")
+    join(second, "Blaise Pascal", reason="Probability homework", audio_only=True)
+    expect(queue_items(desk)).to_have_count(2)
+    desk.get_by_test_id("desk-accept-next").click()
+    expect_state(first, "in-call")
+
+    board = open_board(new_page(viewport=LAPTOP), lead.username)
+    expect(board.get_by_test_id("ops-call")).to_have_count(1)
+    expect(board.get_by_test_id("ops-queue-item")).to_have_count(1)
+    picture(board, shots / "ops-board.png")
+
+    board.goto("/admin/ops/analytics/")
+    expect(board.get_by_test_id("analytics-plot").first).to_be_visible()
+    picture(board, shots / "ops-analytics.png")

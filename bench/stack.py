@@ -22,10 +22,12 @@ LOGS = Path("/tmp")  # noqa: S108
 PG_SERVER = "postgres://postgres@127.0.0.1:5432"
 PASSWORD = "bench-password"  # noqa: S105 (a throwaway user of a throwaway db)
 # Consultants stay (with their sessions); queues, calls and presence go.
+# CASCADE: what hangs off a consultation (its quality, feedback, recordings)
+# goes with it, whatever features add such tables.
 RESET_SQL = (
     "TRUNCATE consult_consultation, consult_ticket, consult_desksocket, "
-    "consult_serverprocess; UPDATE consult_consultant SET presence = 'offline', "
-    "desk_dropped_at = NULL"
+    "consult_serverprocess CASCADE; UPDATE consult_consultant SET "
+    "presence = 'offline', desk_dropped_at = NULL"
 )
 SETTINGS = {"core": "config.settings", "pubsub": "bench.pubsub_settings"}
 

@@ -33,6 +33,9 @@ CODES = {
     "queue_empty",
     "ticket_gone",
     "busy",
+    # Recording and feedback frames outside a call (docs/protocol.md 5.3, 5.4).
+    "not_recording",
+    "feedback_refused",
 }
 # Every frame the server may send a socket outside a call.
 SERVER_TYPES = {

@@ -3,7 +3,7 @@
 from collections.abc import Callable
 from datetime import datetime
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from .models import Callback, Consultant, Consultation, Presence, Ticket
@@ -142,26 +142,42 @@ def queue_for(consultant_id: int, *, now: datetime | None = None) -> list[dict]:
     ]
 
 
-def handling_seconds(consultant_id: int) -> list[float]:
-    """Lengths in seconds (accept to end) of the consultant's recent calls.
+def handling_seconds(
+    consultant_id: int, *, now: datetime | None = None
+) -> tuple[list[float], float | None]:
+    """(lengths in seconds, accept to end, of the consultant's recent calls;
+    seconds since the call in progress was accepted, or None), in one read.
 
-    The last `HISTORY_FOR_ESTIMATE` that ended completed or disconnected: calls
-    that failed to connect say nothing about how long a conversation takes.
+    The last `HISTORY_FOR_ESTIMATE` calls that ended completed or disconnected:
+    calls that failed to connect say nothing about how long a conversation
+    takes. The call in progress (at most one) sorts first: its `ended_at` is
+    null.
     """
-    recent = (
+    rows = (
         Consultation.objects.filter(
-            consultant_id=consultant_id,
-            accepted_at__isnull=False,
-            ended_at__isnull=False,
-            outcome__in=[
-                Consultation.Outcome.COMPLETED,
-                Consultation.Outcome.DISCONNECTED,
-            ],
+            consultant_id=consultant_id, accepted_at__isnull=False
         )
-        .order_by("-ended_at")
-        .values_list("accepted_at", "ended_at")[:HISTORY_FOR_ESTIMATE]
+        .filter(
+            Q(outcome=ACTIVE)
+            | Q(
+                ended_at__isnull=False,
+                outcome__in=[
+                    Consultation.Outcome.COMPLETED,
+                    Consultation.Outcome.DISCONNECTED,
+                ],
+            )
+        )
+        .order_by(F("ended_at").desc(nulls_first=True))
+        .values_list("accepted_at", "ended_at")[: HISTORY_FOR_ESTIMATE + 1]
     )
-    return [(end - start).total_seconds() for start, end in recent]
+    history, elapsed = [], None
+    for start, end in rows:
+        if end is None:
+            now = now or timezone.now()
+            elapsed = max(0.0, (now - start).total_seconds())
+        else:
+            history.append((end - start).total_seconds())
+    return history[:HISTORY_FOR_ESTIMATE], elapsed
 
 
 Estimate = tuple[int | None, WaitRange | None]
@@ -182,15 +198,7 @@ def wait_estimator(
         )
     if presence != Presence.ONLINE:
         return lambda position: (None, None)
-    history = handling_seconds(consultant_id)
-    accepted_at = (
-        Consultation.objects.filter(consultant_id=consultant_id, outcome=ACTIVE)
-        .values_list("accepted_at", flat=True)
-        .first()
-    )
-    elapsed = None
-    if accepted_at is not None:
-        elapsed = max(0.0, ((now or timezone.now()) - accepted_at).total_seconds())
+    history, elapsed = handling_seconds(consultant_id, now=now)
 
     def estimate(position: int) -> Estimate:
         span = wait_range(
@@ -222,13 +230,20 @@ def waiting_order(consultant_id: int) -> list[str]:
     return [str(i) for i in ids]
 
 
-def ticket_position(ticket: Ticket) -> tuple[int, Estimate]:
-    """(position, (eta_seconds, wait range)) of a waiting ticket; 1 is next."""
-    ahead = Ticket.objects.filter(
-        Q(created_at__lt=ticket.created_at)
-        | Q(created_at=ticket.created_at, id__lt=ticket.id),
-        consultant_id=ticket.consultant_id,
-        state=Waiting,
-    ).count()
+def ticket_position(
+    ticket: Ticket, *, ahead: int | None = None, presence: str | None = None
+) -> tuple[int, Estimate]:
+    """(position, (eta_seconds, wait range)) of a waiting ticket; 1 is next.
+
+    `ahead` (the waiting tickets before it) and `presence` (its consultant's)
+    when the caller has read them already: each saves a read.
+    """
+    if ahead is None:
+        ahead = Ticket.objects.filter(
+            Q(created_at__lt=ticket.created_at)
+            | Q(created_at=ticket.created_at, id__lt=ticket.id),
+            consultant_id=ticket.consultant_id,
+            state=Waiting,
+        ).count()
     position = ahead + 1
-    return position, wait_estimator(ticket.consultant_id)(position)
+    return position, wait_estimator(ticket.consultant_id, presence=presence)(position)

@@ -11,6 +11,7 @@ from consult import errors
 from consult.events import PresenceChanged, QueueChanged, Result, Route, SendFrame
 from consult.models import Consultation, Ticket
 
+from .recordings import recording_open
 from .shared import (
     ACTIVE,
     IN_CALL,
@@ -50,8 +51,13 @@ def _active_calls(channel: str, party: str) -> QuerySet[Consultation]:
 
 
 def _active_call(channel: str, party: str, *, lock: bool = False) -> Consultation:
-    """The active consultation this socket holds as `party`; `NotInCall` if none."""
-    calls = _active_calls(channel, party).select_related("ticket", "consultant")
+    """The active consultation this socket holds as `party`, annotated with
+    `recording_open`; `NotInCall` if none."""
+    calls = (
+        _active_calls(channel, party)
+        .select_related("ticket", "consultant")
+        .annotate(recording_open=recording_open())
+    )
     if lock:
         calls = calls.select_for_update(of=("self",))
     try:
@@ -63,15 +69,21 @@ def _active_call(channel: str, party: str, *, lock: bool = False) -> Consultatio
 def _claim(consultant_id: int, ticket_id: str | None) -> Ticket | None:
     """Move one waiting ticket to in_call; exactly one of several racing desks wins.
 
-    A conditional UPDATE per candidate: PostgreSQL re-checks `state` after a
-    concurrent winner commits, SQLite's IMMEDIATE transactions serialise.
+    The head (or the chosen ticket) is read with its row locked: PostgreSQL
+    makes a racing desk wait for the winner and then finds the row no longer
+    waiting, and SQLite's IMMEDIATE transactions serialise. Only a desk that
+    lost such a race (the locked read finds nothing while tickets wait) tries
+    the next ones, with a conditional UPDATE each.
     """
     waiting = Ticket.objects.filter(consultant_id=consultant_id, state=WAITING)
     if ticket_id is not None:
         waiting = waiting.filter(pk=ticket_id)
+    head = waiting.select_for_update().first()
+    if head is not None or ticket_id is not None:
+        return head
     for pk in waiting.values_list("pk", flat=True)[:10]:
         if Ticket.objects.filter(pk=pk, state=WAITING).update(state=IN_CALL):
-            return Ticket.objects.select_related("consultant").get(pk=pk)
+            return Ticket.objects.get(pk=pk)
     return None
 
 
@@ -82,27 +94,23 @@ def ticket_accept(
     """Take the next (or a chosen) caller and start their consultation.
 
     Raises `TicketGone` (that ticket is not waiting here), `QueueEmpty`, or
-    `Busy` (this consultant is already in a call; the claim rolls back).
+    `Busy` (this consultant is already in a call, which the database's one
+    active consultation per consultant says; the claim rolls back).
     """
     ticket = _claim(consultant_id, ticket_id)
     if ticket is None:
         raise errors.TicketGone if ticket_id else errors.QueueEmpty
-    if Consultation.objects.filter(
-        consultant_id=consultant_id, outcome=ACTIVE
-    ).exists():
-        raise errors.Busy
     try:
-        with transaction.atomic():
-            call = history_row(
-                ticket,
-                accepted_at=timezone.now(),
-                consultant_channel=channel,
-                consultant_process=process,
-            )
+        call = history_row(
+            ticket,
+            accepted_at=timezone.now(),
+            consultant_channel=channel,
+            consultant_process=process,
+        )
     except IntegrityError:
-        # Another desk of this consultant accepted in the meantime.
+        # The whole transaction rolls back: the ticket waits on.
         raise errors.Busy from None
-    Ticket.objects.filter(pk=ticket.pk).update(offer="", candidates=[])
+    Ticket.objects.filter(pk=ticket.pk).update(state=IN_CALL, offer="", candidates=[])
     caller: CallerPayload = {
         "ticket": str(ticket.id),
         "consultation": call.id,
@@ -115,24 +123,43 @@ def ticket_accept(
     return Result(caller, [QueueChanged(consultant_id), PresenceChanged(consultant_id)])
 
 
-@transaction.atomic
 def consultation_answer(*, channel: str, answer: dict) -> Result[Route]:
     """The consultant's answer: the first is `accepted` for the caller, later
     ones relay. The value is the desk's `Route` to the caller; `NotInCall` if
-    this desk socket holds no call."""
-    call = _active_call(channel, Party.CONSULTANT, lock=True)
-    route = Route(call.id, call.ticket.caller_channel)
-    if call.connected_at is not None or not route.channel:
+    this desk socket holds no call.
+
+    No transaction: one read, and for the first answer one conditional UPDATE
+    of `connected_at`, which only one of two racing answers wins (the other
+    is relayed as a later one).
+    """
+    found = (
+        _active_calls(channel, Party.CONSULTANT)
+        .values_list(
+            "id",
+            "ticket__caller_channel",
+            "connected_at",
+            "consultant__slug",
+            "consultant__name",
+        )
+        .first()
+    )
+    if found is None:
+        raise errors.NotInCall
+    call_id, caller_channel, connected_at, slug, name = found
+    route = Route(call_id, caller_channel)
+    first = connected_at is None and route.channel
+    if not first or not Consultation.objects.filter(
+        pk=call_id, connected_at__isnull=True
+    ).update(connected_at=timezone.now()):
         return Result(route, route.send({"type": "answer", "answer": answer}))
-    Consultation.objects.filter(pk=call.pk).update(connected_at=timezone.now())
     accepted = {
         "type": "accepted",
-        "consultation": call.id,
-        "consultant": consultant_ref(call.consultant),
+        "consultation": call_id,
+        "consultant": {"slug": slug, "name": name},
         "answer": answer,
     }
     # Both parties learn their route here, before the first candidate.
-    told = SendFrame(route.channel, accepted, call=call.id, reply_to=channel)
+    told = SendFrame(route.channel, accepted, call=call_id, reply_to=channel)
     return Result(route, [told])
 
 
@@ -171,7 +198,14 @@ def consultation_end(*, channel: str, party: str) -> Result[int]:
     other = (
         call.consultant_channel if party == Party.CALLER else call.ticket.caller_channel
     )
-    end_call(call, outcome=Outcome.COMPLETED, by=party, reason="", now=timezone.now())
+    end_call(
+        call,
+        outcome=Outcome.COMPLETED,
+        by=party,
+        reason="",
+        now=timezone.now(),
+        recording_open=call.recording_open,
+    )
     events = hangup(other, call.id, party)
     return Result(call.id, [*events, PresenceChanged(call.consultant_id)])
 

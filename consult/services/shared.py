@@ -83,8 +83,14 @@ def desk_call_payload(call: Consultation) -> DeskCallPayload:
     }
 
 
-def queued_payload(ticket: Ticket, token: str) -> QueuedPayload:
-    position, (eta, span) = ticket_position(ticket)
+def queued_payload(
+    ticket: Ticket, token: str, *, ahead: int | None = None
+) -> QueuedPayload:
+    """The `queued` frame of a waiting ticket whose consultant is loaded;
+    `ahead`, the tickets before it, when the caller has counted them."""
+    position, (eta, span) = ticket_position(
+        ticket, ahead=ahead, presence=ticket.consultant.presence
+    )
     return {
         "ticket": str(ticket.id),
         "token": token,
@@ -172,11 +178,18 @@ def caller_ticket(channel: str, *, lock: bool = False) -> Ticket:
 
 
 def end_call(
-    call: Consultation, *, outcome: str, by: str, reason: str, now: datetime
+    call: Consultation,
+    *,
+    outcome: str,
+    by: str,
+    reason: str,
+    now: datetime,
+    recording_open: bool = True,
 ) -> None:
     """End an active consultation with `outcome`, or as `failed` when no browser
     ever reported media connected (read in the same statement, so a report
-    that raced the end is counted)."""
+    that raced the end is counted). `recording_open` False: the caller's read
+    of the locked call found no recording to close (`recordings.recording_open`)."""
     failed = When(media_connected_at__isnull=True, then=Value(Outcome.FAILED))
     Consultation.objects.filter(pk=call.pk).update(
         outcome=Case(failed, default=Value(outcome)),
@@ -185,7 +198,8 @@ def end_call(
         ended_at=now,
         consultant_channel="",
     )
-    recordings_close(call, by=by, now=now)
+    if recording_open:
+        recordings_close(call, by=by, now=now)
     end_ticket(call.ticket, now)
 
 

@@ -16,7 +16,18 @@ from typing import Literal, TypedDict
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Count
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    Func,
+    IntegerField,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from prometheus_client import Counter
 
@@ -42,7 +53,6 @@ from .shared import (
     queued_payload,
     refuse,
     send,
-    serving_consultant,
     token_hash,
 )
 
@@ -112,27 +122,31 @@ def ticket_create(
 
     `address` is the client's, when known: it may have only
     `CONSULT_MAX_WAITING_PER_ADDRESS` tickets waiting at once, checked and
-    inserted as one step (`_lock_address`), however many processes race.
+    inserted as one step (`_lock_join`), however many processes race.
     A queue under pressure (`under_pressure`) takes a join only with `proof`,
     a solved ALTCHA challenge (consult.proofofwork). Raises `AlreadyQueued`,
     `TooManyFromAddress`, `UnknownConsultant`, `ConsultantUnavailable`,
     `QueueFull`, `ChallengeRequired` or `ChallengeFailed` (both carrying a
     new challenge).
     """
-    if Ticket.objects.filter(caller_channel=channel, state__in=LIVE).exists():
+    _lock_join(address=address, consultant_slug=consultant_slug)
+    consultant = _join_target(
+        consultant_slug=consultant_slug, channel=channel, address=address
+    )
+    if consultant.already_queued:
         raise errors.AlreadyQueued
-    if address:
-        _lock_address(address)
-        if _waiting_from(address) >= settings.CONSULT_MAX_WAITING_PER_ADDRESS:
-            raise errors.TooManyFromAddress
-    consultant = serving_consultant(consultant_slug)
-    if consultant is None:
+    if address and consultant.from_address >= settings.CONSULT_MAX_WAITING_PER_ADDRESS:
+        raise errors.TooManyFromAddress
+    if consultant.pk is None:
         raise errors.UnknownConsultant
     if consultant.presence == Presence.OFFLINE:
         raise errors.ConsultantUnavailable
-    if consultant.tickets.filter(state=WAITING).count() >= consultant.max_queue:
+    if consultant.waiting >= consultant.max_queue:
         raise errors.QueueFull
-    if under_pressure(consultant):
+    # Pressure needs half the places held by a few addresses (`under_pressure`):
+    # a shorter queue cannot be under it, and is spared the grouped count.
+    share = settings.CONSULT_PRESSURE_SHARE * consultant.max_queue
+    if consultant.waiting >= share and under_pressure(consultant):
         if not proof:
             raise errors.ChallengeRequired(challenge=proofofwork.challenge())
         if not proofofwork.redeem(proof):
@@ -151,29 +165,73 @@ def ticket_create(
         caller_process=process,
         caller_address=address,
     )
-    joined = Joined(ticket, queued_payload(ticket, token))
-    return Result(joined, [QueueChanged(consultant.id, moved=False)])
+    # The new ticket is the last: its `created_at` is now.
+    queued = queued_payload(ticket, token, ahead=consultant.waiting)
+    return Result(Joined(ticket, queued), [QueueChanged(consultant.id, moved=False)])
 
 
-def _lock_address(address: str) -> None:
-    """Serialise this transaction with every other join from `address` until it
-    ends, so that counting its waiting tickets and adding one is one step.
+# PostgreSQL: lock the consultant's row, as `shared.serving_consultant` does,
+# and with an address also take the advisory lock of that address.
+LOCK_CONSULTANT = "(SELECT id FROM consult_consultant WHERE slug = %s FOR UPDATE)"
+LOCK_JOIN = "SELECT " + LOCK_CONSULTANT
+LOCK_JOIN_FROM_ADDRESS = "SELECT pg_advisory_xact_lock(%s, %s), " + LOCK_CONSULTANT
 
-    PostgreSQL: a transaction-level advisory lock on the address (read
-    committed: the count that follows sees every join that got the lock
-    first). SQLite: every write transaction is already one at a time
-    (`BEGIN IMMEDIATE`, config/settings.py), so there is nothing to add.
+
+def _lock_join(*, address: str, consultant_slug: str) -> None:
+    """Serialise this join, until its transaction ends, with every other join
+    from `address` and every join, callback and transfer to the consultant, in
+    one statement, so that the counts `_join_target` reads next see every join
+    that came first.
+
+    PostgreSQL: a transaction-level advisory lock on the address and the
+    consultant's row (read committed: the next statement's snapshot is taken
+    after both are held). SQLite: every write transaction is already one at a
+    time (`BEGIN IMMEDIATE`, config/settings.py), so there is nothing to add.
     """
     if connection.vendor != "postgresql":
         return
-    digest = hashlib.sha256(address.encode()).digest()
-    key = int.from_bytes(digest[:4], "big", signed=True)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [ADDRESS_LOCK, key])
+        if not address:
+            cursor.execute(LOCK_JOIN, [consultant_slug])
+            return
+        digest = hashlib.sha256(address.encode()).digest()
+        key = int.from_bytes(digest[:4], "big", signed=True)
+        cursor.execute(LOCK_JOIN_FROM_ADDRESS, [ADDRESS_LOCK, key, consultant_slug])
 
 
-def _waiting_from(address: str) -> int:
-    return Ticket.objects.filter(caller_address=address, state=WAITING).count()
+def _count(tickets: QuerySet[Ticket]) -> Func:
+    """COUNT(*) of `tickets` as a scalar subquery, for an annotation."""
+    counted = tickets.order_by().annotate(
+        n=Func(F("pk"), function="COUNT", output_field=IntegerField())
+    )
+    return Coalesce(Subquery(counted.values("n")[:1]), 0)
+
+
+def _join_target(*, consultant_slug: str, channel: str, address: str) -> Consultant:
+    """The serving consultant with `consultant_slug`, annotated with what a
+    join checks, in one read: `already_queued` (this socket holds a live
+    ticket), `from_address` (tickets waiting from `address`) and `waiting`
+    (the queue's length). Unknown slug: an unsaved Consultant (pk None) with
+    only the first two."""
+    live_here = Ticket.objects.filter(caller_channel=channel, state__in=LIVE)
+    from_address = Ticket.objects.filter(caller_address=address, state=WAITING)
+    checks = {
+        "already_queued": Exists(live_here),
+        "from_address": _count(from_address) if address else Value(0),
+    }
+    waiting = Ticket.objects.filter(consultant=OuterRef("pk"), state=WAITING)
+    consultant = (
+        Consultant.objects.serving()
+        .filter(slug=consultant_slug)
+        .annotate(**checks, waiting=_count(waiting))
+        .first()
+    )
+    if consultant is not None:
+        return consultant
+    unknown = Consultant()
+    unknown.already_queued = live_here.exists()
+    unknown.from_address = from_address.count() if address else 0
+    return unknown
 
 
 def under_pressure(consultant: Consultant) -> bool:
@@ -407,16 +465,28 @@ def _resumption(ticket: Ticket, token: str) -> Resumption:
     return Resumption("resumed", ticket, resumed)
 
 
-@transaction.atomic
 def caller_dropped(*, channel: str, at: datetime | None = None) -> Result[None]:
     """The caller's socket closed without cancel or hangup: its grace period starts
-    (`at`, by default now)."""
+    (`at`, by default now).
+
+    Most sockets close holding no live ticket (after a hang-up, a cancel, or
+    only watching the lobby): one read tells, outside a transaction.
+    """
+    if not channel:
+        return Result()
+    if not Ticket.objects.filter(caller_channel=channel, state__in=LIVE).exists():
+        return Result()
+    return _ticket_dropped(channel=channel, at=at)
+
+
+@transaction.atomic
+def _ticket_dropped(*, channel: str, at: datetime | None) -> Result[None]:
     ticket = (
         Ticket.objects.select_for_update()
         .filter(caller_channel=channel, state__in=LIVE)
         .first()
     )
-    if ticket is None or not channel:
+    if ticket is None:
         return Result()
     Ticket.objects.filter(pk=ticket.pk).update(
         caller_channel="", dropped_at=at or timezone.now()

@@ -125,3 +125,19 @@ async () => {
 def selected_pair(page: Page) -> dict | None:
     """The selected candidate pair's two candidates: type, protocol, relayProtocol."""
     return page.evaluate(SELECTED_PAIR)
+
+
+# The ICE username fragments (local, remote) of the newest live connection: an
+# ICE restart changes both once its offer and answer are set.
+ICE_UFRAGS = """
+() => {
+  const live = (window.__peers || []).filter((pc) => pc.connectionState !== "closed");
+  const pc = live[live.length - 1];
+  const ufrag = (d) => (d && (/^a=ice-ufrag:(.+)$/m.exec(d.sdp) || [])[1]) || "";
+  return pc ? [ufrag(pc.localDescription), ufrag(pc.remoteDescription)] : null;
+}
+"""
+
+
+def ice_ufrags(page: Page) -> list[str] | None:
+    return page.evaluate(ICE_UFRAGS)

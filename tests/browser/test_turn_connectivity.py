@@ -24,6 +24,7 @@ from tests.browser.conftest import (
 from tests.browser.pages import (
     expect_media_flowing,
     expect_state,
+    ice_ufrags,
     join,
     open_call_page,
     open_desk,
@@ -185,6 +186,7 @@ def test_mid_call_drop_with_only_turn_left_recovers_through_the_relay_rung(
     expect_media_flowing(desk, "video")
     assert selected_pair(caller)["local"]["type"] == "host"
     app_tcp = netfilter.tcp_ports(*ports(turn_app, redis_url))
+    first = ice_ufrags(caller)
 
     # Nothing but the sockets to the app: the first rung's ICE restart finds no
     # path. coturn refuses at once rather than in silence, so that its TURN
@@ -195,9 +197,16 @@ def test_mid_call_drop_with_only_turn_left_recovers_through_the_relay_rung(
             expect(page.get_by_test_id("watchdog-step")).to_have_attribute(
                 "data-step", "ice-restart", timeout=10_000
             )
-        # Time for the restart's offer, answer and gathering to meet the refusal
-        # (the next rung comes 4 s after this one: watchdog.js STEP_MS).
-        time.sleep(1)
+        # The restart's offer and answer are set (so both pages gather for it),
+        # and its TURN connections have met the refusal; the next rung comes
+        # 4 s after this one (watchdog.js STEP_MS).
+        deadline = time.monotonic() + 3
+        while any(
+            new == old for new, old in zip(ice_ufrags(caller), first, strict=True)
+        ):
+            assert time.monotonic() < deadline, "the ICE restart was not negotiated"
+            time.sleep(0.05)
+        time.sleep(0.5)
         # Then only TURN over TCP comes back: the relay rung's restart finds it.
         netfilter.switch(*app_tcp, *netfilter.tcp_ports(coturn), RELAY_UDP)
         relay_rung = relay_rung_taken(caller, timeout=8)

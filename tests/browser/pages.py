@@ -100,3 +100,44 @@ def wait_until(page: Page, predicate: str, timeout: float = 15) -> None:
 def send_chat(page: Page, text: str) -> None:
     page.get_by_test_id("chat-input").fill(text)
     page.get_by_test_id("chat-send").click()
+
+
+# The candidates of the pair that carries the newest live connection's media.
+SELECTED_PAIR = """
+async () => {
+  const live = (window.__peers || []).filter((pc) => pc.connectionState !== "closed");
+  const pc = live[live.length - 1];
+  if (!pc) return null;
+  const stats = await pc.getStats();
+  const transport = [...stats.values()].find((s) => s.type === "transport");
+  const pair = transport && stats.get(transport.selectedCandidatePairId);
+  if (!pair) return null;
+  const side = (id) => {
+    const c = stats.get(id);
+    const relayProtocol = c.relayProtocol || "";
+    return {type: c.candidateType, protocol: c.protocol, relayProtocol};
+  };
+  return {local: side(pair.localCandidateId), remote: side(pair.remoteCandidateId)};
+}
+"""
+
+
+def selected_pair(page: Page) -> dict | None:
+    """The selected candidate pair's two candidates: type, protocol, relayProtocol."""
+    return page.evaluate(SELECTED_PAIR)
+
+
+# The ICE username fragments (local, remote) of the newest live connection: an
+# ICE restart changes both once its offer and answer are set.
+ICE_UFRAGS = """
+() => {
+  const live = (window.__peers || []).filter((pc) => pc.connectionState !== "closed");
+  const pc = live[live.length - 1];
+  const ufrag = (d) => (d && (/^a=ice-ufrag:(.+)$/m.exec(d.sdp) || [])[1]) || "";
+  return pc ? [ufrag(pc.localDescription), ufrag(pc.remoteDescription)] : null;
+}
+"""
+
+
+def ice_ufrags(page: Page) -> list[str] | None:
+    return page.evaluate(ICE_UFRAGS)

@@ -3,7 +3,7 @@
 A second daphne hands out TURN credentials for a coturn started here, in the
 suite's loopback-only namespace, with the TURN test's helper
 (tests/turn/relay_probe.py). nftables rules (netfilter.py) then block UDP or
-everything but the app's port.
+everything but the app's port, from the start or in the middle of a call.
 """
 
 import subprocess
@@ -18,14 +18,20 @@ from tests.browser.conftest import (
     CONNECT_SECONDS,
     GRACE_SECONDS,
     RESCUE_SECONDS,
+    off_the_loop,
     page_maker,
 )
 from tests.browser.pages import (
+    expect_media_flowing,
+    expect_state,
+    ice_ufrags,
     join,
     open_call_page,
     open_desk,
     queue_items,
+    selected_pair,
 )
+from tests.browser.test_connectivity import recovery_seconds, rescue_of
 from tests.live import Server, server_env
 from tests.turn.relay_probe import start_coturn, udp_port_bound
 
@@ -96,7 +102,17 @@ def ports(origin: str, redis_url: str) -> tuple[int, int]:
     return urlsplit(origin).port, urlsplit(redis_url).port
 
 
-def test_udp_blocked_but_turn_over_tcp_check_says_relay_and_desk_card_shows_it(
+def relayed_over_tcp(page) -> bool:
+    """Whether the page's media goes through its TURN relay, reached over TCP."""
+    pair = selected_pair(page)
+    return (
+        pair is not None
+        and (pair["local"]["type"], pair["local"]["relayProtocol"]) == ("relay", "tcp")
+        and pair["remote"]["type"] == "relay"
+    )
+
+
+def test_udp_blocked_but_turn_over_tcp_check_says_relay_and_the_call_goes_through_it(
     turn_page, turn_app, redis_url, coturn, consultant
 ):
     open_tcp = netfilter.tcp_ports(*ports(turn_app, redis_url), coturn)
@@ -111,6 +127,14 @@ def test_udp_blocked_but_turn_over_tcp_check_says_relay_and_desk_card_shows_it(
         join(caller, "Bo Caller")
         expect(queue_items(desk)).to_have_attribute("data-connectivity", "relay")
         expect(queue_items(desk)).to_contain_text("relay only")
+
+        desk.get_by_test_id("desk-accept-next").click()
+        expect_state(desk, "in-call")
+        expect_state(caller, "in-call")
+        expect_media_flowing(desk, "video")
+        expect_media_flowing(caller, "video")
+        assert relayed_over_tcp(caller), selected_pair(caller)
+        assert relayed_over_tcp(desk), selected_pair(desk)
 
 
 def test_everything_blocked_but_the_app_check_says_blocked_and_caller_is_told(
@@ -131,3 +155,71 @@ def test_everything_blocked_but_the_app_check_says_blocked_and_caller_is_told(
         expect(caller.get_by_test_id("caller-join")).to_be_enabled()
         notice.get_by_role("button", name="Use audio only").click()
         expect(caller.get_by_test_id("caller-audio-only")).to_be_checked()
+
+
+def relay_rung_taken(page, timeout: float) -> float:
+    """The monotonic time at which `page` stood on the relay rung (or had
+    already recovered on it); fails past `timeout`."""
+    step = page.get_by_test_id("watchdog-step")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if "relay" in (
+            step.get_attribute("data-step"),
+            step.get_attribute("data-recovered"),
+        ):
+            return time.monotonic()
+        time.sleep(0.05)
+    raise AssertionError(f"no relay rung: {step.get_attribute('data-step')!r}")
+
+
+def test_mid_call_drop_with_only_turn_left_recovers_through_the_relay_rung(
+    turn_page, turn_app, redis_url, coturn, consultant, django_db_blocker
+):
+    desk = open_desk(turn_page(), consultant.slug)
+    caller = open_call_page(turn_page(), consultant.slug)
+    expect(caller.get_by_test_id("precheck")).to_have_attribute(
+        "data-class", "direct", timeout=CHECK_BOUND_SECONDS * 1000
+    )
+    join(caller, "Bo Caller")
+    desk.get_by_test_id("desk-accept-next").click()
+    expect_state(caller, "in-call")
+    expect_media_flowing(desk, "video")
+    assert selected_pair(caller)["local"]["type"] == "host"
+    app_tcp = netfilter.tcp_ports(*ports(turn_app, redis_url))
+    first = ice_ufrags(caller)
+
+    # Nothing but the sockets to the app: the first rung's ICE restart finds no
+    # path. coturn refuses at once rather than in silence, so that its TURN
+    # connections break now and none of that restart's reaches coturn later.
+    with netfilter.only(*app_tcp, *netfilter.tcp_refused(coturn)):
+        dropped = time.monotonic()
+        for page in (caller, desk):
+            expect(page.get_by_test_id("watchdog-step")).to_have_attribute(
+                "data-step", "ice-restart", timeout=10_000
+            )
+        # The restart's offer and answer are set (so both pages gather for it),
+        # and its TURN connections have met the refusal; the next rung comes
+        # 4 s after this one (watchdog.js STEP_MS).
+        deadline = time.monotonic() + 3
+        while any(
+            new == old for new, old in zip(ice_ufrags(caller), first, strict=True)
+        ):
+            assert time.monotonic() < deadline, "the ICE restart was not negotiated"
+            time.sleep(0.05)
+        time.sleep(0.5)
+        # Then only TURN over TCP comes back: the relay rung's restart finds it.
+        netfilter.switch(*app_tcp, *netfilter.tcp_ports(coturn), RELAY_UDP)
+        relay_rung = relay_rung_taken(caller, timeout=8)
+        seconds = recovery_seconds([caller, desk], relay_rung, timeout=20)
+        # docs/benchmarks.md keeps these times (run with -s).
+        print(
+            f"\nmedia back after the relay rung: caller {seconds[0]:.2f} s, "
+            f"desk {seconds[1]:.2f} s ({relay_rung - dropped:.2f} s from the "
+            "drop to the rung)"
+        )
+        expect_media_flowing(desk, "video")
+        expect_media_flowing(caller, "video")
+        assert relayed_over_tcp(caller), selected_pair(caller)
+        assert relayed_over_tcp(desk), selected_pair(desk)
+    with django_db_blocker.unblock():
+        assert off_the_loop(rescue_of, consultant) == ("relay", "relay")

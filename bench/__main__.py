@@ -53,6 +53,20 @@ def parse_args(argv=None):
         "--server-args",
         help="default for daphne: the ping settings of deploy/Dockerfile",
     )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        choices=[1, 2],
+        default=1,
+        help="calls: server processes, one per core (ports --port and --port+1)",
+    )
+    parser.add_argument(
+        "--no-sql-log",
+        dest="sql_log",
+        action="store_false",
+        help="calls: do not log the bench database's statements (no SQL count; "
+        "PostgreSQL's CPU without the logging)",
+    )
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--port", type=int, default=8100)
     parser.add_argument("--redis-port", type=int, default=6400)
@@ -85,7 +99,10 @@ def parse_args(argv=None):
     parser.add_argument("--lobby", default="2500,5000,10000")
     parser.add_argument("--queued", type=int, default=5000)
     parser.add_argument("--changes", type=int, default=5)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.processes > 1 and args.scenario != "calls":
+        parser.error("--processes applies to the calls scenario only")
+    return args
 
 
 def form_logins(config: Config, usernames: list[str], server_pid: int) -> tuple:
@@ -218,6 +235,8 @@ def main(argv=None) -> dict:
         server_args=tuple(server_args(args).split()),
         db_pool=args.db_pool,
         env=dict(item.split("=", 1) for item in args.env),
+        processes=args.processes,
+        sql_log=args.scenario == "calls" and args.sql_log,
     )
     pin_generator(config)
     print(f"== {args.scenario}: {config.describe()}", flush=True)

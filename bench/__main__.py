@@ -82,6 +82,11 @@ def parse_args(argv=None):
     # calls
     parser.add_argument("--pairs", type=int, default=50)
     parser.add_argument("--rate", type=float, help="open loop: calls started per s")
+    parser.add_argument(
+        "--keep-desk",
+        action="store_true",
+        help="closed loop: each pair's desk socket stays open from call to call",
+    )
     parser.add_argument("--duration", type=float, default=20)
     parser.add_argument("--warmup", type=float, default=10)
     parser.add_argument("--timeout", type=float, default=30, help="per step of a call")
@@ -102,6 +107,8 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.processes > 1 and args.scenario != "calls":
         parser.error("--processes applies to the calls scenario only")
+    if args.keep_desk and args.rate:
+        parser.error("--keep-desk applies to the closed loop only")
     return args
 
 
@@ -144,6 +151,7 @@ def run_calls(stack: Stack, args) -> tuple[list[dict], dict]:
                 rate=args.rate,
                 compression=args.deflate,
                 wait=args.timeout,
+                keep_desk=args.keep_desk,
             ),
         )
         result["load_avg_1m"] = os.getloadavg()[0]  # others share this machine

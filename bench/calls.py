@@ -3,6 +3,8 @@
 Closed loop: N caller/consultant pairs each run calls back to back. Open
 loop (`rate`): a new call starts every 1/rate seconds with a free consultant.
 Only what happens inside the measuring window (after the warm-up) counts.
+A call opens its desk socket and closes it at the end, unless `keep_desk`
+(closed loop): then each pair's desk stays open from call to call.
 
 With several server processes, pair i's desk connects to process i mod P
 and its caller to process (i div 2) mod P: with two, half the calls have
@@ -17,6 +19,7 @@ from contextlib import suppress
 
 from .client import BenchError, Peer, candidate, now_us, sdp, sent_at
 from .measure import Usage, latency_summary, memory_kb
+from .pg import kind
 
 POLL_BACKENDS = 0.5  # s between readings of the PostgreSQL backends' CPU
 
@@ -36,6 +39,7 @@ class Recorder:
         self.latency["setup"] = []
         self.errors: Counter = Counter()
         self.calls = 0
+        self.calls_across = 0  # desk and caller on different server processes
         self.deflate: set[bool] = set()
 
     def on_frame(self, frame: dict, received_us: int) -> None:
@@ -49,22 +53,45 @@ def route(i: int, bases: list[str]) -> tuple[str, str]:
     return bases[i % len(bases)], bases[(i // 2) % len(bases)]
 
 
-async def one_call(bases, slug, session, recorder, *, compression, wait) -> None:
-    """One whole call; `bases` are the desk's and the caller's server URLs."""
-    desk_base, caller_base = bases
-    desk = caller = None
+async def open_desk(base, session, recorder, *, compression, wait) -> Peer:
+    """A consultant's desk socket, past its first `hello` and `queue`."""
+    desk = await Peer.open(
+        base,
+        "/ws/desk/",
+        session=session,
+        compression=compression,
+        on_frame=recorder.on_frame,
+        wait=wait,
+    )
     try:
-        desk = await Peer.open(
-            desk_base,
-            "/ws/desk/",
-            session=session,
-            compression=compression,
-            on_frame=recorder.on_frame,
-            wait=wait,
-        )
         recorder.deflate.add(desk.deflate)
         await desk.expect("hello", wait)
         await desk.expect("queue", wait)
+    except BaseException:
+        await desk.close()
+        raise
+    return desk
+
+
+async def one_call(
+    bases, slug, session, recorder, *, compression, wait, desk: Peer | None = None
+) -> bool:
+    """One whole call, counted as completed if the window is open; True.
+
+    `bases` are the desk's and the caller's server URLs. The call opens its
+    own desk socket and closes it at the end, unless given an open `desk`
+    (which it leaves open).
+    """
+    desk_base, caller_base = bases
+    own_desk = desk is None
+    caller = None
+    try:
+        if own_desk:
+            desk = await open_desk(
+                desk_base, session, recorder, compression=compression, wait=wait
+            )
+        else:
+            desk.backlog.clear()  # nothing of the last call is awaited now
         started = now_us()
         caller = await Peer.open(
             caller_base,
@@ -95,32 +122,59 @@ async def one_call(bases, slug, session, recorder, *, compression, wait) -> None
         await caller.send("hangup")
         await desk.expect("hangup", wait)
     finally:
-        for peer in (caller, desk):
+        for peer in (caller, desk if own_desk else None):
             if peer is not None:
                 await peer.close()
+    if recorder.open:
+        recorder.calls += 1
+        recorder.calls_across += desk_base != caller_base
+    return True
 
 
-async def _guarded(recorder, call) -> None:
+async def _guarded(recorder, work):
+    """What `work` returns, or None once a BenchError is counted (in the window)."""
     try:
-        await call
-        if recorder.open:
-            recorder.calls += 1
+        return await work
     except BenchError as error:
         if recorder.open:
             recorder.errors[error.kind] += 1
         await asyncio.sleep(0.5)  # a failing pair must not spin
+        return None
 
 
-async def closed_loop(bases, consultants, recorder, *, ramp, **call_options):
-    """Each pair calls back to back until cancelled."""
+async def closed_loop(bases, consultants, recorder, *, ramp, keep_desk, **options):
+    """Each pair calls back to back until cancelled.
+
+    With `keep_desk` the pair's desk socket stays open from call to call (it
+    is opened again after a failure), as a consultant's does all day.
+    """
 
     async def pair(i: int, slug: str, session: str):
         await asyncio.sleep(ramp * i / len(consultants))
-        pair_bases = route(i, bases)
-        while True:
-            await _guarded(
-                recorder, one_call(pair_bases, slug, session, recorder, **call_options)
-            )
+        desk_base, caller_base = route(i, bases)
+        desk = None
+        try:
+            while True:
+                if keep_desk and desk is None:
+                    desk = await _guarded(
+                        recorder, open_desk(desk_base, session, recorder, **options)
+                    )
+                    if desk is None:
+                        continue
+                call = one_call(
+                    (desk_base, caller_base),
+                    slug,
+                    session,
+                    recorder,
+                    desk=desk,
+                    **options,
+                )
+                if not await _guarded(recorder, call) and desk is not None:
+                    await desk.close()
+                    desk = None
+        finally:
+            if desk is not None:
+                await desk.close()
 
     await asyncio.gather(
         *(pair(i, slug, s) for i, (slug, s) in enumerate(consultants.items()))
@@ -171,6 +225,7 @@ async def run(
     rate: float | None,
     compression: bool,
     wait: float,
+    keep_desk: bool = False,
 ) -> dict:
     """One repetition; `consultants` maps slug to session cookie.
 
@@ -190,7 +245,9 @@ async def run(
     else:
         # Starts spread over the warm-up, so that the pairs do not move in step.
         ramp = warmup
-        load = closed_loop(bases, consultants, recorder, ramp=ramp, **options)
+        load = closed_loop(
+            bases, consultants, recorder, ramp=ramp, keep_desk=keep_desk, **options
+        )
     task = asyncio.create_task(load)
     await asyncio.sleep(warmup)
     recorder.open = True
@@ -221,6 +278,7 @@ async def run(
     result = {
         "calls": calls,
         "calls_per_s": calls / elapsed,
+        "calls_across_processes": recorder.calls_across,
         "server_cpu_ms_per_call": _per_call(server_cpu, calls),
         "server_cpu_share": server_cpu / elapsed / len(servers),
         # Near 1.0 means the generator, not the server, set the pace.
@@ -235,8 +293,12 @@ async def run(
         "errors": dict(recorder.errors),
     }
     if statements is not None and calls:
+        by_kind = Counter()
+        for statement, n in statements.items():
+            by_kind[kind(statement)] += n
         result["sql_per_call"] = statements.total() / calls
-        result["sql_by_kind"] = {k: n / calls for k, n in statements.most_common()}
+        result["sql_by_kind"] = {k: n / calls for k, n in by_kind.most_common()}
+        result["sql_top"] = {s: n / calls for s, n in statements.most_common(30)}
     if len(servers) > 1:
         result["servers"] = [
             {

@@ -7,7 +7,8 @@ statement a backend of that database executes is one `LOG:  statement:` (or
 `pg_stat_statements` would count the same more cheaply, but it must be in
 `shared_preload_libraries`, which takes a restart of the server that everyone
 on this machine shares. The cost of the logging itself lands in the backends'
-CPU; `--no-sql-log` measures without it.
+CPU; `--no-sql-log` measures without it. Empty statements are counted too:
+they are the pool's checks of the connections it hands out.
 
 Backends are the postmaster's children whose process title names the
 database (`postgres: 15/main: USER DATABASE HOST(PORT) STATE`, what
@@ -57,7 +58,10 @@ class StatementLog:
         # The prefix ends with "user@database "; the statement's first word
         # (SELECT, BEGIN, ...) says its kind.
         self.line = re.compile(
-            rf"@{re.escape(database)} LOG:  (?:statement|execute [^:]*): \(?(\w+)"
+            # A message is one write to the log, so a statement's further
+            # lines (each after a tab) follow its first at once.
+            rf"@{re.escape(database)} LOG:  (?:statement|execute [^:]*): "
+            r"(.*(?:\n\t.*)*)"
         )
         self.offset = 0
 
@@ -70,11 +74,33 @@ class StatementLog:
         self.offset = self.path.stat().st_size
 
     def count(self) -> Counter:
-        """Statements logged since `start()`, by their first word (upper case)."""
+        """Statements logged since `start()`, by shape: literals and column
+        lists elided, at most 100 characters (`kind()` gives the first word)."""
         with self.path.open("rb") as f:
             f.seek(self.offset)
             text = f.read().decode(errors="replace")
-        return Counter(m.group(1).upper() for m in self.line.finditer(text))
+        return Counter(shape(m.group(1)) for m in self.line.finditer(text))
+
+
+_LITERALS = re.compile(r"'(?:[^']|'')*'|\b\d+(?:\.\d+)?\b")
+_COLUMNS = re.compile(r"SELECT .*? FROM", re.DOTALL)
+
+
+def shape(statement: str) -> str:
+    """A statement's shape: what is the same for every call that runs it."""
+    statement = " ".join(_LITERALS.sub("?", statement).split())
+    return _COLUMNS.sub("SELECT … FROM", statement, count=1)[:100]
+
+
+def kind(statement: str) -> str:
+    """The statement's first word, upper case: SELECT, BEGIN, ...
+
+    An empty statement is the pool's check of a connection it hands out
+    (psycopg_pool's `check_connection`, on with CONN_HEALTH_CHECKS): a round
+    trip all the same.
+    """
+    words = statement.lstrip("(").split(None, 1)
+    return words[0].upper() if words else "(empty)"
 
 
 class Backends:

@@ -82,6 +82,7 @@ class StatementLog:
         return Counter(shape(m.group(1)) for m in self.line.finditer(text))
 
 
+EMPTY = "(empty)"
 _LITERALS = re.compile(r"'(?:[^']|'')*'|\b\d+(?:\.\d+)?\b")
 _COLUMNS = re.compile(r"SELECT .*? FROM", re.DOTALL)
 
@@ -89,7 +90,7 @@ _COLUMNS = re.compile(r"SELECT .*? FROM", re.DOTALL)
 def shape(statement: str) -> str:
     """A statement's shape: what is the same for every call that runs it."""
     statement = " ".join(_LITERALS.sub("?", statement).split())
-    return _COLUMNS.sub("SELECT … FROM", statement, count=1)[:100]
+    return _COLUMNS.sub("SELECT … FROM", statement, count=1)[:100] or EMPTY
 
 
 def kind(statement: str) -> str:
@@ -100,7 +101,7 @@ def kind(statement: str) -> str:
     trip all the same.
     """
     words = statement.lstrip("(").split(None, 1)
-    return words[0].upper() if words else "(empty)"
+    return words[0].upper() if words and statement != EMPTY else EMPTY
 
 
 class Backends:

@@ -14,6 +14,8 @@ round3() {
   # call, statements per call (counted by PostgreSQL's log), generator CPU
   run calls --pairs 50 --reps 2 --label r3-calls-50
   run calls --pairs 200 --reps 2 --label r3-calls-200
+  # a call at a desk already open (the target of 12 statements)
+  run calls --pairs 50 --reps 2 --keep-desk --label r3-calls-50-keepdesk
   # PostgreSQL's CPU without the statement log that counts them
   run calls --pairs 50 --reps 1 --no-sql-log --label r3-calls-50-nolog
   # scale-out: a server on each core, sharing Redis and PostgreSQL

@@ -17,9 +17,9 @@ import time
 from collections import Counter
 from contextlib import suppress
 
+from . import pg
 from .client import BenchError, Peer, candidate, now_us, sdp, sent_at
 from .measure import Usage, latency_summary, memory_kb
-from .pg import kind
 
 POLL_BACKENDS = 0.5  # s between readings of the PostgreSQL backends' CPU
 
@@ -295,7 +295,7 @@ async def run(
     if statements is not None and calls:
         by_kind = Counter()
         for statement, n in statements.items():
-            by_kind[kind(statement)] += n
+            by_kind[pg.kind(statement)] += n
         result["sql_per_call"] = statements.total() / calls
         result["sql_by_kind"] = {k: n / calls for k, n in by_kind.most_common()}
         result["sql_top"] = {s: n / calls for s, n in statements.most_common(30)}

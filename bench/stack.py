@@ -173,7 +173,11 @@ class Stack:
         server = f"{PG_SERVER}/postgres"
         if self.config.sql_log:
             pg.StatementLog.enable(server, name)
-            self.statements = pg.StatementLog(server, name)
+            try:
+                self.statements = pg.StatementLog(server, name)
+            except (OSError, RuntimeError) as error:
+                # E.g. the server's log unreadable by this user.
+                raise RuntimeError(f"{error}: run with --no-sql-log") from error
         self.backends = pg.Backends(pg.postmaster_pid(server), name)
         env = server_env(self.config)
         _run([str(VENV / "python"), "manage.py", "migrate", "--noinput"], env=env)

@@ -21,6 +21,9 @@ from .stack import PASSWORD, Config, Stack, pin_generator, versions
 RESULTS = Path(__file__).resolve().parent / "results"
 STARTED = time.strftime("%H%M%S")
 DEPLOYED_DAPHNE_ARGS = "--ping-interval 60 --ping-timeout 30"  # deploy/Dockerfile
+# A bench desk kept open takes a call a second or more, 10 frames each: over
+# the frame rate a person's desk is held to (close 4429, docs/protocol.md).
+KEPT_DESK_LIMITS = {"CONSULT_RATE_PER_SECOND": "1000", "CONSULT_RATE_BURST": "3000"}
 
 
 def server_args(args) -> str:
@@ -53,6 +56,20 @@ def parse_args(argv=None):
         "--server-args",
         help="default for daphne: the ping settings of deploy/Dockerfile",
     )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        choices=[1, 2],
+        default=1,
+        help="calls: server processes, one per core (ports --port and --port+1)",
+    )
+    parser.add_argument(
+        "--no-sql-log",
+        dest="sql_log",
+        action="store_false",
+        help="calls: do not log the bench database's statements (no SQL count; "
+        "PostgreSQL's CPU without the logging)",
+    )
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--port", type=int, default=8100)
     parser.add_argument("--redis-port", type=int, default=6400)
@@ -68,6 +85,11 @@ def parse_args(argv=None):
     # calls
     parser.add_argument("--pairs", type=int, default=50)
     parser.add_argument("--rate", type=float, help="open loop: calls started per s")
+    parser.add_argument(
+        "--keep-desk",
+        action="store_true",
+        help="closed loop: each pair's desk socket stays open from call to call",
+    )
     parser.add_argument("--duration", type=float, default=20)
     parser.add_argument("--warmup", type=float, default=10)
     parser.add_argument("--timeout", type=float, default=30, help="per step of a call")
@@ -85,7 +107,12 @@ def parse_args(argv=None):
     parser.add_argument("--lobby", default="2500,5000,10000")
     parser.add_argument("--queued", type=int, default=5000)
     parser.add_argument("--changes", type=int, default=5)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.processes > 1 and args.scenario != "calls":
+        parser.error("--processes applies to the calls scenario only")
+    if args.keep_desk and args.rate:
+        parser.error("--keep-desk applies to the closed loop only")
+    return args
 
 
 def form_logins(config: Config, usernames: list[str], server_pid: int) -> tuple:
@@ -127,6 +154,7 @@ def run_calls(stack: Stack, args) -> tuple[list[dict], dict]:
                 rate=args.rate,
                 compression=args.deflate,
                 wait=args.timeout,
+                keep_desk=args.keep_desk,
             ),
         )
         result["load_avg_1m"] = os.getloadavg()[0]  # others share this machine
@@ -217,7 +245,10 @@ def main(argv=None) -> dict:
         app=args.app,
         server_args=tuple(server_args(args).split()),
         db_pool=args.db_pool,
-        env=dict(item.split("=", 1) for item in args.env),
+        env=(KEPT_DESK_LIMITS if args.keep_desk else {})
+        | dict(item.split("=", 1) for item in args.env),
+        processes=args.processes,
+        sql_log=args.scenario == "calls" and args.sql_log,
     )
     pin_generator(config)
     print(f"== {args.scenario}: {config.describe()}", flush=True)

@@ -52,6 +52,9 @@ def median_of(runs: list[dict]) -> dict:
             merged[key] = dict(sum((Counter(v) for v in values), Counter()))
         elif all(isinstance(v, dict) for v in values):
             merged[key] = median_of(values)
+        elif _rows_alike(values):
+            # e.g. `servers`: each server process's figures, in the same order
+            merged[key] = [median_of(list(rows)) for rows in zip(*values, strict=True)]
         elif (numbers := [v for v in values if _is_number(v)]) and all(
             v is None or _is_number(v) for v in values
         ):
@@ -60,6 +63,15 @@ def median_of(runs: list[dict]) -> dict:
         else:
             merged[key] = values[0] if len(set(map(repr, values))) == 1 else values
     return merged
+
+
+def _rows_alike(values: list) -> bool:
+    """Lists of dicts, all of one length."""
+    return (
+        all(isinstance(v, list) and all(isinstance(r, dict) for r in v) for v in values)
+        and len({len(v) for v in values}) == 1
+        and bool(values[0])
+    )
 
 
 def _is_number(value) -> bool:

@@ -20,12 +20,30 @@ def _errors(errors: dict) -> str:
     return ", ".join(f"{k} x{v}" for k, v in sorted(errors.items())) or "0"
 
 
+def _server_cpu(m: dict) -> str:
+    """CPU per call of the server, or of each server process with several."""
+    total = _num(m["server_cpu_ms_per_call"], ".0f")
+    if not isinstance(m.get("servers"), list):
+        return total
+    each = " + ".join(_num(s["cpu_ms_per_call"], ".0f") for s in m["servers"])
+    return f"{total} ({each})"
+
+
 def calls_row(label: str, report: dict) -> str:
+    """| label | config | reps | calls/s | server CPU/call ms | pg CPU/call ms
+    | SQL/call | generator CPU/call ms (share of a core) | answer | ICE | set-up
+    | errors | peak RSS MB | load |"""
     m = report["median"]
     loads = [r.get("load_avg_1m", 0) for r in report["runs"]]
+    generator = (
+        f"{_num(m.get('generator_cpu_ms_per_call'), '.0f')} "
+        f"({_num(100 * m['generator_cpu_share'], '.0f')}%)"
+    )
     return (
         f"| {label} | {report['config']} | {len(report['runs'])} "
-        f"| {_num(m['calls_per_s'])} | {_num(m['server_cpu_ms_per_call'], '.0f')} "
+        f"| {_num(m['calls_per_s'])} | {_server_cpu(m)} "
+        f"| {_num(m.get('pg_cpu_ms_per_call'), '.0f')} "
+        f"| {_num(m.get('sql_per_call'), '.1f')} | {generator} "
         f"| {_ms(m['answer_ms'])} | {_ms(m['ice_ms'])} | {_ms(m['setup_ms'])} "
         f"| {_errors(m['errors'])} | {_num(m['peak_rss_mb'], '.0f')} "
         f"| {_num(min(loads))}-{_num(max(loads))} |"

@@ -2,7 +2,9 @@
 
 A private redis-server, a fresh PostgreSQL database, and one server process
 (daphne or uvicorn) with the Redis channel layer, pinned with `taskset` to the
-server core while this generator runs on the other one.
+server core while this generator runs on the other one. With `processes = 2`
+there is a server on each core (ports `port` and `port + 1`), sharing Redis
+and the database, and neither Redis nor the generator has a core of its own.
 """
 
 import json
@@ -14,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests import live
+
+from . import pg
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv" / "bin"
@@ -46,6 +50,16 @@ class Config:
     server_args: tuple = ()  # e.g. ("--ping-interval", "300") for daphne
     db_pool: bool = True  # Django's psycopg pool, the default for PostgreSQL
     env: dict = field(default_factory=dict)  # extra settings, e.g. CHANNEL_CAPACITY
+    processes: int = 1  # server processes, one per core from `server_cpu` on
+    sql_log: bool = False  # log the bench database's statements, to count them
+
+    @property
+    def ports(self) -> list[int]:
+        return [self.port + k for k in range(self.processes)]
+
+    @property
+    def server_cpus(self) -> list[int]:
+        return [self.server_cpu + k for k in range(self.processes)]
 
     @property
     def database_url(self) -> str:
@@ -55,17 +69,30 @@ class Config:
     def ws(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
 
+    @property
+    def bases(self) -> list[str]:
+        """The WebSocket base URL of each server process."""
+        return [f"ws://127.0.0.1:{port}" for port in self.ports]
+
     def describe(self) -> str:
         deflate = "deflate offered" if self.compression else "deflate off"
         pool = "" if self.db_pool else ", no db pool"
         app = "" if self.app == Config.app else f", app {self.app}"
         args = f", {' '.join(self.server_args)}" if self.server_args else ""
-        return f"{self.server}, {self.layer} layer, {deflate}{pool}{app}{args}"
+        procs = f", {self.processes} processes" if self.processes > 1 else ""
+        return f"{self.server}, {self.layer} layer, {deflate}{pool}{app}{args}{procs}"
 
 
 def pin_generator(config: Config) -> None:
-    """Put this process on the generator core and allow many sockets."""
-    if os.cpu_count() and os.cpu_count() > config.client_cpu:
+    """Put this process on the generator core and allow many sockets.
+
+    With a server on every core there is no core left for the generator: it
+    runs wherever the scheduler puts it (and reports its CPU).
+    """
+    cores = os.cpu_count() or 1
+    if config.processes > 1:
+        os.sched_setaffinity(0, range(cores))
+    elif cores > config.client_cpu:
         os.sched_setaffinity(0, {config.client_cpu})
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     try:
@@ -104,26 +131,37 @@ def _run(args: list[str], env: dict | None = None, **kwargs) -> str:
 
 
 class Stack:
-    """Redis, the database and a server; `restart_server()` between repetitions."""
+    """Redis, the database and the servers; `restart_server()` between repetitions.
+
+    `statements` (StatementLog, or None with `sql_log` off) and `backends`
+    measure PostgreSQL's side once the database exists.
+    """
 
     def __init__(self, config: Config):
         self.config = config
-        on_server_core = ("taskset", "-c", str(config.server_cpu))
+        on_core = [("taskset", "-c", str(cpu)) for cpu in config.server_cpus]
         self.redis = live.Redis(
             LOGS,
             config.redis_port,
             name="consult-bench-redis",
             args=("--maxclients", "20000"),
-            wrapper=on_server_core,
+            # Beside the one server; between several, wherever there is room.
+            wrapper=on_core[0] if config.processes == 1 else (),
         )
-        self.server = live.Server(
-            f"consult-bench-{config.port}",
-            LOGS,
-            server_env(config),
-            port=config.port,
-            command=self.server_command(),
-            wrapper=on_server_core,
-        )
+        self.servers = [
+            live.Server(
+                f"consult-bench-{port}",
+                LOGS,
+                server_env(config),
+                port=port,
+                command=self.server_command(port),
+                wrapper=wrapper,
+            )
+            for port, wrapper in zip(config.ports, on_core, strict=True)
+        ]
+        self.server = self.servers[0]
+        self.statements: pg.StatementLog | None = None
+        self.backends: pg.Backends | None = None
 
     # --- the database -----------------------------------------------------------
 
@@ -132,6 +170,15 @@ class Stack:
         name = self.config.database
         _run([*psql, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'])
         _run([*psql, f'CREATE DATABASE "{name}"'])
+        server = f"{PG_SERVER}/postgres"
+        if self.config.sql_log:
+            pg.StatementLog.enable(server, name)
+            try:
+                self.statements = pg.StatementLog(server, name)
+            except (OSError, RuntimeError) as error:
+                # E.g. the server's log unreadable by this user.
+                raise RuntimeError(f"{error}: run with --no-sql-log") from error
+        self.backends = pg.Backends(pg.postmaster_pid(server), name)
         env = server_env(self.config)
         _run([str(VENV / "python"), "manage.py", "migrate", "--noinput"], env=env)
 
@@ -157,17 +204,17 @@ class Stack:
 
     # --- the server -----------------------------------------------------------
 
-    def server_command(self) -> list[str]:
+    def server_command(self, port: int) -> list[str]:
         c = self.config
         if c.server == "daphne":
-            return live.daphne(c.port, app=c.app, args=c.server_args)
+            return live.daphne(port, app=c.app, args=c.server_args)
         command = [
             str(VENV / "uvicorn"),
             c.app,
             "--host",
             "127.0.0.1",
             "--port",
-            str(c.port),
+            str(port),
             *c.server_args,
         ]
         if not c.compression:
@@ -175,13 +222,15 @@ class Stack:
         return command
 
     def start_server(self) -> None:
-        self.server.start()
+        for server in self.servers:
+            server.start()
 
     def stop_server(self, *, graceful: bool = True) -> None:
-        if graceful:
-            self.server.stop()
-        else:
-            self.server.kill()
+        for server in self.servers:
+            if graceful:
+                server.stop()
+            else:
+                server.kill()
 
     def restart_server(self) -> None:
         """A fresh server on a clean slate: nothing of the last run leaks in."""
@@ -193,6 +242,10 @@ class Stack:
     @property
     def server_pid(self) -> int:
         return self.server.pid
+
+    @property
+    def server_pids(self) -> list[int]:
+        return [server.pid for server in self.servers]
 
     @property
     def redis_pid(self) -> int:

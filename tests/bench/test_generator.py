@@ -1,7 +1,8 @@
 """The load generator completes real calls against a real daphne, without errors.
 
-A two-pair `calls` run of a few seconds on its own redis-server, database and
-port (bench/stack.py), so that the benchmark suite cannot rot unnoticed.
+Two-pair `calls` runs of a few seconds on their own redis-server, database and
+ports (bench/stack.py), so that the benchmark suite cannot rot unnoticed: one
+server process, and two sharing Redis and PostgreSQL.
 """
 
 import json
@@ -16,14 +17,15 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.processes
 
 
-def test_two_pairs_complete_calls_without_errors(tmp_path):
+def run_calls(tmp_path, *options: str) -> dict:
+    """The one repetition's result of a short two-pair calls run."""
     out = tmp_path / "smoke.json"
     done = subprocess.run(
         [
             sys.executable,
             *"-m bench calls --pairs 2 --reps 1 --warmup 1 --duration 3".split(),
-            *"--timeout 10 --port 8199 --redis-port 6409".split(),
-            *["--database", "consult_bench_smoke", "--out", str(out)],
+            *"--timeout 10 --redis-port 6409".split(),
+            *["--database", "consult_bench_smoke", "--out", str(out), *options],
         ],
         cwd=ROOT,
         capture_output=True,
@@ -31,8 +33,35 @@ def test_two_pairs_complete_calls_without_errors(tmp_path):
         timeout=120,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-    result = json.loads(out.read_text())["runs"][0]
+    return json.loads(out.read_text())["runs"][0]
+
+
+def test_two_pairs_complete_calls_without_errors(tmp_path):
+    result = run_calls(tmp_path, "--port", "8199")
     assert result["errors"] == {}, result
     assert result["calls"] > 0
     assert result["answer_ms"]["n"] > 0
     assert result["ice_ms"]["n"] > 0
+    # PostgreSQL's side, measured by the running bench: a call is a few dozen
+    # statements, and the backends of the bench database spent CPU on them.
+    assert 10 < result["sql_per_call"] < 500, result
+    assert result["sql_by_kind"]["COMMIT"] > 0
+    assert result["pg_cpu_ms_per_call"] > 0
+    assert result["pg_backends"] > 0
+    assert result["generator_cpu_ms_per_call"] > 0
+
+
+def test_two_processes_complete_calls_relayed_across_them(tmp_path):
+    result = run_calls(tmp_path, "--port", "8197", "--processes", "2")
+    assert result["errors"] == {}, result
+    # Pair 1's desk is on the second process and its caller on the first.
+    assert result["calls_across_processes"] > 0, result
+    assert [s["port"] for s in result["servers"]] == [8197, 8198]
+    assert all(s["cpu_ms_per_call"] > 0 for s in result["servers"]), result
+
+
+def test_calls_at_desks_kept_open_complete_without_errors(tmp_path):
+    result = run_calls(tmp_path, "--port", "8196", "--keep-desk")
+    assert result["errors"] == {}, result
+    assert result["calls"] > 0
+    assert 5 < result["sql_per_call"] < 500, result

@@ -56,10 +56,13 @@ class QueueChanged:
 
     `moved` is False when no waiting caller's place can have changed (a join at
     the tail, a drop or a comeback), which spares re-reading every position.
+    `left` is the id of a ticket that left the queue (accepted, refused): its
+    caller needs no position any more, so a queue left empty costs no read.
     """
 
     consultant_id: int
     moved: bool = True
+    left: str = ""
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,7 @@ def hub_event(event: QueueChanged | PresenceChanged) -> dict:
             "type": HUB_QUEUE,
             "consultant": event.consultant_id,
             "moved": event.moved,
+            "left": event.left,
         }
     return {"type": HUB_PRESENCE, "consultant": event.consultant_id}
 

@@ -48,6 +48,10 @@ class Coalescer:
     async def _run(self, key):
         try:
             while True:
+                # Changes until now are in this push's read: a service that
+                # reports two changes at once (an accept: the queue and the
+                # presence) costs one push, not a second one a window later.
+                self.dirty.discard(key)
                 try:
                     await self.push(key)
                 except Exception:
@@ -55,7 +59,6 @@ class Coalescer:
                 await asyncio.sleep(self.window)
                 if key not in self.dirty:
                     return
-                self.dirty.discard(key)
         finally:
             self.open.discard(key)
 
@@ -116,7 +119,13 @@ class Hub:
 
     # --- changes ----------------------------------------------------------------
 
-    def queue_changed(self, consultant_id: int, *, moved: bool = True) -> None:
+    def queue_changed(
+        self, consultant_id: int, *, moved: bool = True, left: str = ""
+    ) -> None:
+        if left:
+            watchers = self.waiting.get(consultant_id, {})
+            for consumer in [c for c, ticket in watchers.items() if ticket == left]:
+                self.unwatch_ticket(consumer)
         self._lobby_changed()
         self.coalescer.changed(("queue", consultant_id))
         if moved:

@@ -106,7 +106,11 @@ class Runtime:
                 continue
             kind, consultant = message.get("type"), message.get("consultant")
             if kind == HUB_QUEUE:
-                self.hub.queue_changed(consultant, moved=message.get("moved", True))
+                self.hub.queue_changed(
+                    consultant,
+                    moved=message.get("moved", True),
+                    left=message.get("left", ""),
+                )
             elif kind == HUB_PRESENCE:
                 self.hub.presence_changed(consultant)
 

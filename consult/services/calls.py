@@ -120,7 +120,8 @@ def ticket_accept(
         "offer": {"type": "offer", "sdp": ticket.offer},
         "candidates": ticket.candidates,
     }
-    return Result(caller, [QueueChanged(consultant_id), PresenceChanged(consultant_id)])
+    left = QueueChanged(consultant_id, left=str(ticket.id))
+    return Result(caller, [left, PresenceChanged(consultant_id)])
 
 
 def consultation_answer(*, channel: str, answer: dict) -> Result[Route]:

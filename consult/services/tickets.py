@@ -515,4 +515,4 @@ def ticket_refuse(*, consultant_id: int, ticket_id: str, reason: str) -> Result[
         raise errors.TicketGone
     now = timezone.now()
     events = refuse(ticket, by=Party.CONSULTANT, reason=reason, now=now)
-    return Result(None, [*events, QueueChanged(consultant_id)])
+    return Result(None, [*events, QueueChanged(consultant_id, left=str(ticket.id))])

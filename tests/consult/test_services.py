@@ -103,7 +103,7 @@ def test_accept_next_takes_the_head_with_offer_and_candidates(consultant):
     assert caller["name"] == "First"
     assert caller["offer"] == {"type": "offer", "sdp": OFFER}
     assert caller["candidates"] == [{"candidate": "candidate:1"}]
-    assert QueueChanged(consultant.id) in result.events
+    assert QueueChanged(consultant.id, left=caller["ticket"]) in result.events
     assert PresenceChanged(consultant.id) in result.events
     ticket = Ticket.objects.get(pk=caller["ticket"])
     assert ticket.state == "in_call"

@@ -1,35 +1,62 @@
 """`python -m signaling.serve [daphne's options] config.asgi:application`: daphne,
-with each WebSocket's keep-alive pings at a random phase of their interval.
+with each WebSocket's keep-alive pings at a random phase of their interval, its
+options read from the factory rather than copied onto every socket, and the
+handshake's copies of the headers let go once a socket is open.
 
-Daphne pings from one timer (every 2 s) each socket whose `--ping-interval` is
-up since it opened or last spoke, so sockets that opened together are pinged
-together, interval after interval: 10,000 lobby sockets opened in a few seconds
-got their pings in a few bursts, and a lobby change that met one took over a
-second (docs/benchmarks.md, "Third round"). Here a socket's first ping comes
-after a random share of the interval and the next ones an interval apart, so
-pings go out spread over the interval; timeouts and everything else are
-daphne's. Options and behaviour are otherwise those of the `daphne` command.
+Options and behaviour are otherwise those of the `daphne` command; the image
+(deploy/Dockerfile), the tests' servers and the benchmark all run this.
 """
 
 import random
 import time
+from types import SimpleNamespace
 
-from daphne.cli import CommandLineInterface
-from daphne.server import Server
-from daphne.ws_protocol import WebSocketProtocol
+from daphne import cli, server, ws_protocol
 
 
-class SpreadPingProtocol(WebSocketProtocol):
-    """Daphne's WebSocket protocol, its ping schedule shifted by a random phase."""
+class WebSocketProtocol(ws_protocol.WebSocketProtocol):
+    """Daphne's WebSocket protocol, pinging at a random phase, lighter when open."""
 
     def onOpen(self):
-        # Daphne pings once `now - last_ping` exceeds the interval.
+        # Daphne pings from one timer (every 2 s) each socket whose interval
+        # is up since it opened or last spoke, so sockets that opened together
+        # were pinged together, interval after interval, and a lobby push to
+        # 10,000 sockets that met such a burst took over a second
+        # (docs/benchmarks.md, "Third round"). Starting a socket's count at a
+        # random point of the interval spreads the pings over it for good.
         self.last_ping = time.time() - random.uniform(0, self.server.ping_interval)  # noqa: S311 (spread, not secrecy)
         super().onOpen()
+        # autobahn keeps the handshake (its bytes, the headers as a dict, and
+        # that dict in the request) for the socket's life; only daphne's log
+        # lines read anything of it later, the path. The scope has the headers.
+        self.request = SimpleNamespace(path=self.request.path)
+        self.http_headers = self.http_request_data = None
 
 
-class SpreadPingServer(Server):
-    """Daphne's server, its WebSocket factory building `SpreadPingProtocol`s."""
+class FactoryOption:
+    """A protocol option read from the protocol's factory, shared by its sockets.
+
+    autobahn copies each of its options (29 of them) from the factory onto
+    every protocol that has no such attribute, which took the protocol's
+    `__dict__` into the next size up; with this attribute on the class there is
+    nothing to copy. An instance's own value (`setTrackTimings()`) still wins.
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __get__(self, protocol, owner=None):
+        if protocol is None:
+            return self
+        return getattr(protocol.factory, self.name)
+
+
+for option in WebSocketProtocol.CONFIG_ATTRS:
+    setattr(WebSocketProtocol, option, FactoryOption(option))
+
+
+class Server(server.Server):
+    """Daphne's server, its WebSocket factory building our `WebSocketProtocol`."""
 
     # `Server.run()` makes the factory; the protocol it builds is chosen here,
     # where it is set, before the server listens.
@@ -39,13 +66,13 @@ class SpreadPingServer(Server):
 
     @ws_factory.setter
     def ws_factory(self, factory):
-        factory.protocol = SpreadPingProtocol
+        factory.protocol = WebSocketProtocol
         self._ws_factory = factory
 
 
-class SpreadPingCommandLine(CommandLineInterface):
-    server_class = SpreadPingServer
+class CommandLineInterface(cli.CommandLineInterface):
+    server_class = Server
 
 
 if __name__ == "__main__":
-    SpreadPingCommandLine.entrypoint()
+    CommandLineInterface.entrypoint()

@@ -116,7 +116,11 @@ class OriginCheck:
         self.app = app
         configured(tuple(settings.CONSULT_ALLOWED_ORIGINS))  # refuse bad settings now
 
-    async def __call__(self, scope, receive, send):
+    # A plain function that hands back the inner application's coroutine: no
+    # coroutine of its own stays suspended for a socket's life (0.4 kB each).
+    _asgi_single_callable = True
+
+    def __call__(self, scope, receive, send):
         if origin_allowed(scope):
-            return await self.app(scope, receive, send)
-        return await WebsocketDenier()(scope, receive, send)
+            return self.app(scope, receive, send)
+        return WebsocketDenier()(scope, receive, send)

@@ -17,8 +17,10 @@ from consult.events import Route
 class CallRoutes:
     def __init__(self):
         self.current: Route | None = None
-        # Calls this socket has left: late frames of theirs are dropped.
-        self.ended: set[int] = set()
+        # Calls this socket has left: late frames of theirs are dropped. Most
+        # sockets leave none, and the empty frozenset is one shared object (an
+        # empty set is 216 bytes of every waiting caller).
+        self.ended: frozenset[int] = frozenset()
 
     def remember(self, route: Route | None) -> None:
         # An absent party comes back on a new socket: ask again next time.
@@ -29,7 +31,7 @@ class CallRoutes:
 
     def end(self, call: int) -> None:
         self.current = None
-        self.ended.add(call)
+        self.ended |= {call}
 
     def deliverable(self, event: dict[str, Any]) -> bool:
         """Apply a `relay.frame` event's route flags; False for a straggler of a
@@ -42,5 +44,5 @@ class CallRoutes:
         if event.get("reply_to"):
             self.current = Route(call, event["reply_to"])
         if event.get("ends_call") and call is not None:
-            self.ended.add(call)
+            self.ended |= {call}
         return True

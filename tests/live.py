@@ -150,8 +150,10 @@ class Process:
 
 
 def daphne(port: int, *, app: str = APP, args: Sequence[str] = ()) -> list[str]:
-    """The command that serves `app` with daphne on `HOST:port`."""
-    return [sys.executable, "-m", "daphne", "-b", HOST, "-p", str(port), *args, app]
+    """The command that serves `app` with daphne on `HOST:port`, as deployed
+    (`signaling.serve`: daphne with its pings spread)."""
+    serve = [sys.executable, "-m", "signaling.serve"]
+    return [*serve, "-b", HOST, "-p", str(port), *args, app]
 
 
 class Server(Process):

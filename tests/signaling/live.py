@@ -7,6 +7,7 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote, urlencode
@@ -18,7 +19,7 @@ from django.db import connection
 from websockets.asyncio.client import connect
 
 from tests.factories import ANSWER, OFFER, PASSWORD, make_consultant
-from tests.live import HOST, Server, server_env
+from tests.live import HOST, Server, daphne, free_port, server_env
 
 TIMEOUT = 10
 # Pushes that fan out to every socket and may come between any two answers.
@@ -48,10 +49,18 @@ def database_url(settings_dict: dict) -> str:
 
 
 @contextmanager
-def running_servers(count: int, log_dir: Path, redis_url: str, **overrides: str):
+def running_servers(
+    count: int,
+    log_dir: Path,
+    redis_url: str,
+    *,
+    args: Sequence[str] = (),
+    **overrides: str,
+):
     """`count` servers on this test's database, each answering; killed on exit,
-    their logs printed (pytest shows them when the test failed). `overrides`
-    adds or replaces variables of their environment."""
+    their logs printed (pytest shows them when the test failed). `args` go to
+    the server's command line (`--ping-interval 5`); `overrides` adds or
+    replaces variables of their environment."""
     env = server_env(
         database_url=database_url(connection.settings_dict),
         redis_url=redis_url,
@@ -67,7 +76,11 @@ def running_servers(count: int, log_dir: Path, redis_url: str, **overrides: str)
             **overrides,
         },
     )
-    servers = [Server(f"server-{i}", log_dir, env) for i in range(count)]
+    ports = [free_port() for _ in range(count)]
+    servers = [
+        Server(f"server-{i}", log_dir, env, port=port, command=daphne(port, args=args))
+        for i, port in enumerate(ports)
+    ]
     try:
         for server in servers:
             server.start(wait=False)

@@ -7,6 +7,7 @@ Only what happens inside the measuring window (after the warm-up) counts.
 
 import asyncio
 import os
+import random
 import time
 from collections import Counter
 from contextlib import suppress
@@ -95,7 +96,10 @@ async def _guarded(recorder, call) -> None:
     except BenchError as error:
         if recorder.open:
             recorder.errors[error.kind] += 1
-        await asyncio.sleep(0.5)  # a failing pair must not spin
+        # A failing pair must not spin; a refused one waits as the pages do
+        # (`try_later`'s hint, plus up to half as much again).
+        hint = error.retry_after
+        await asyncio.sleep(0.5 if hint is None else hint * random.uniform(1, 1.5))
 
 
 async def closed_loop(base, consultants, recorder, *, ramp, **call_options):

@@ -1,7 +1,8 @@
 """The load generator completes real calls against a real daphne, without errors.
 
-A two-pair `calls` run of a few seconds on its own redis-server, database and
-port (bench/stack.py), so that the benchmark suite cannot rot unnoticed.
+A two-pair `calls` run and a small `overload` run, of a few seconds each, on
+their own redis-server, database and port (bench/stack.py), so that the
+benchmark suite cannot rot unnoticed.
 """
 
 import json
@@ -36,3 +37,26 @@ def test_two_pairs_complete_calls_without_errors(tmp_path):
     assert result["calls"] > 0
     assert result["answer_ms"]["n"] > 0
     assert result["ice_ms"]["n"] > 0
+
+
+def test_overload_measures_relays_of_kept_calls_while_callers_arrive(tmp_path):
+    out = tmp_path / "overload.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            *"-m bench overload --established 2 --rate 2 --reps 1".split(),
+            *"--warmup 1 --duration 3 --timeout 10 --port 8197".split(),
+            *"--redis-port 6407 --database consult_bench_overload_smoke".split(),
+            *["--out", str(out)],
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    result = json.loads(out.read_text())["runs"][0]
+    assert result["relay_ms"]["n"] > 0, result
+    assert result["relay_errors"] == {}, result
+    # A busy machine may make the server turn arrivals away; nothing else.
+    assert set(result["errors"]) <= {"error:try_later"}, result

@@ -11,6 +11,11 @@ run() { .venv/bin/python -m bench "$@" 2>&1 | tee -a bench/results/campaign.log;
 run calls --pairs 50 --reps 2 --label f-calls-50
 run calls --pairs 200 --reps 2 --label f-calls-200
 run calls --pairs 1000 --warmup 20 --duration 30 --timeout 60 --reps 1 --label f-calls-1000
+# capacity without admission control (the overload runs offer twice this)
+run calls --pairs 50 --reps 1 --env CONSULT_ADMISSION_LAG_MS=0 --label f-calls-50-noadmission
+# latency under saturation: kept calls while twice the capacity arrives
+run overload --capacity 22 --reps 2 --label f-overload-on
+run overload --capacity 22 --reps 2 --env CONSULT_ADMISSION_LAG_MS=0 --label f-overload-off
 # calls, open loop
 run calls --rate 10 --warmup 5 --reps 2 --label f-light-10
 run calls --rate 2 --warmup 5 --reps 1 --label f-light-2

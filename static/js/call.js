@@ -389,10 +389,9 @@ signaling.on("error", (frame) => {
     // join again after its hint (docs/protocol.md, "Admission").
     show(joinError, TEXT.joinErrors.try_later);
     clearTimeout(joinRetry);
-    joinRetry = setTimeout(() => {
-      if (session.joinAgain()) show(joinError, "");
-      else if (session.phase === "joining") backToForm("", TEXT.joinErrors.try_later);
-    }, retryDelayMs(frame.retry_after));
+    // A socket that dropped meanwhile sends nothing; its reconnect takes the
+    // page back to the form ("socket:open").
+    joinRetry = setTimeout(() => session.joinAgain() && show(joinError, ""), retryDelayMs(frame.retry_after));
   } else if (frame.challenge && session.phase === "joining") {
     // A busy queue: solve its proof of work and join again (joinproof.js).
     proof.answer(frame).then((sent) => sent || backToForm("", TEXT.joinErrors[frame.code]));

@@ -74,3 +74,29 @@ def test_a_join_answered_try_later_is_explained_and_sent_again(
         # Still joining, the form not given up on: no error state, no ended call.
         expect_state(caller, "idle")
         expect(error).to_contain_text("very busy")
+
+
+def test_a_desk_turned_away_says_so_and_opens_again_after_the_hint(
+    chromium, busy_app, consultant
+):
+    from tests.factories import PASSWORD
+
+    with page_maker(chromium, busy_app) as make:
+        desk = make()
+        opened = []
+        desk.on("websocket", lambda ws: opened.append(time.time()))
+        desk.goto("/desk/")
+        desk.fill("#id_username", consultant.slug)
+        desk.fill("#id_password", PASSWORD)
+        desk.get_by_role("button", name="Log in").click()
+        desk.wait_for_url("**/desk/")
+
+        expect(desk.locator("[data-desk-error]")).to_contain_text("very busy")
+        # Reconnects after the hint (1 s) plus jitter, not the usual back-off
+        # of half a second, and keeps trying while the server is saturated.
+        deadline = time.monotonic() + 10
+        while len(opened) < 3 and time.monotonic() < deadline:
+            desk.wait_for_timeout(100)
+        assert len(opened) >= 3, opened
+        assert all(b - a >= 0.9 for a, b in itertools.pairwise(opened))
+        expect(desk.get_by_test_id("desk-status")).to_be_disabled()

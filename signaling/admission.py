@@ -5,16 +5,18 @@ one event loop. When more work arrives than the process can do, each turn of
 the loop comes later, and the calls already set up slow down with the new ones
 (issue 18: p50 relay latency ~200 ms at 50 pairs flat out). So the process
 watches how late its loop runs and, past a bound, answers new joins and new
-desks `try_later` with a retry hint (docs/protocol.md, "Admission"), while the
+desks `try_later` with a retry hint (docs/protocol.md, "Admission under
+saturation"), while the
 calls it has keep going.
 
 The measure: a task sleeps `SAMPLE_SECONDS` again and again; how much later
 than asked it wakes is the time the loop spent on other work it could not
 interleave (the standard loop-lag probe, as in Node's `monitorEventLoopDelay`).
 The samples are smoothed by an exponentially weighted moving average: one
-collector pause or one big fan-out push moves it a little and it comes back in
-a few samples, while lag that lasts moves it all the way. A maximum over a
-window would refuse joins for the whole window after any single stall.
+collector pause or one big fan-out push moves it by a third of its length and
+it decays within a few samples (a whole second's stall refuses for about half
+a second after it), while lag that lasts moves it all the way. A maximum over
+a window would refuse joins for the whole window after any single stall.
 Hysteresis: refusing starts when the average passes the bound and stops only
 once it is under half the bound, so that a process at the edge does not flap
 between the two on every sample.

@@ -13,7 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import calls, fanout, idle, profile
+from . import calls, fanout, idle, overload, profile
 from .client import login
 from .measure import cpu_seconds, median_of
 from .stack import PASSWORD, Config, Stack, pin_generator, versions
@@ -34,7 +34,7 @@ def server_args(args) -> str:
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("scenario", choices=["calls", "idle", "fanout"])
+    parser.add_argument("scenario", choices=["calls", "idle", "fanout", "overload"])
     parser.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne")
     parser.add_argument("--layer", choices=["core", "pubsub"], default="core")
     parser.add_argument(
@@ -107,6 +107,15 @@ def parse_args(argv=None):
     parser.add_argument("--lobby", default="2500,5000,10000")
     parser.add_argument("--queued", type=int, default=5000)
     parser.add_argument("--changes", type=int, default=5)
+    # overload
+    parser.add_argument("--established", type=int, default=20)
+    parser.add_argument(
+        "--capacity",
+        type=float,
+        default=20,
+        help="calls/s the server completes flat out (calls scenario); offered: 2x",
+    )
+    parser.add_argument("--relay-interval", type=float, default=0.2)
     args = parser.parse_args(argv)
     if args.processes > 1 and args.scenario != "calls":
         parser.error("--processes applies to the calls scenario only")
@@ -212,6 +221,37 @@ def run_fanout(stack: Stack, args) -> tuple[list[dict], dict]:
     return runs, {}
 
 
+def run_overload(stack: Stack, args) -> tuple[list[dict], dict]:
+    rate = args.rate or 2 * args.capacity
+    # Desks for five seconds of arrivals: a call takes one or two when the
+    # server keeps up; arrivals that find no free consultant are counted.
+    arrivals = max(20, int(rate * 5))
+    sessions = stack.seed(args.established + arrivals, sessions_from=0)
+    runs = []
+    for rep in range(args.reps):
+        stack.restart_server()
+        result = measured(
+            stack,
+            args,
+            rep,
+            overload.run(
+                stack,
+                sessions,
+                established=args.established,
+                rate=rate,
+                relay_interval=args.relay_interval,
+                duration=args.duration,
+                warmup=args.warmup,
+                compression=args.deflate,
+                wait=args.timeout,
+            ),
+        )
+        result["load_avg_1m"] = os.getloadavg()[0]  # others share this machine
+        print(f"  rep {rep + 1}: {json.dumps(result)}", flush=True)
+        runs.append(result)
+    return runs, {}
+
+
 def measured(stack: Stack, args, rep: int, work) -> dict:
     """Run one repetition's coroutine, under py-spy if asked (first rep only)."""
     if not (args.profile and rep == 0):
@@ -230,7 +270,12 @@ def label_of(args) -> str:
     return args.label or f"{args.scenario}-{STARTED}"
 
 
-SCENARIOS = {"calls": run_calls, "idle": run_idle, "fanout": run_fanout}
+SCENARIOS = {
+    "calls": run_calls,
+    "idle": run_idle,
+    "fanout": run_fanout,
+    "overload": run_overload,
+}
 
 
 def main(argv=None) -> dict:

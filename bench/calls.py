@@ -13,6 +13,7 @@ both parties on one process and half are relayed across, through Redis.
 
 import asyncio
 import os
+import random
 import time
 from collections import Counter
 from contextlib import suppress
@@ -138,7 +139,10 @@ async def _guarded(recorder, work):
     except BenchError as error:
         if recorder.open:
             recorder.errors[error.kind] += 1
-        await asyncio.sleep(0.5)  # a failing pair must not spin
+        # A failing pair must not spin; a refused one waits as the pages do
+        # (`try_later`'s hint, plus up to half as much again).
+        hint = error.retry_after
+        await asyncio.sleep(0.5 if hint is None else hint * random.uniform(1, 1.5))
         return None
 
 

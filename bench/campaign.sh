@@ -27,8 +27,12 @@ round3() {
   # idle sockets and fan-out
   run idle --reps 1 --label r3-idle
   run fanout --reps 1 --label r3-fanout
-  # admission control under overload (issue 18), once `bench overload` exists:
-  # run overload --label r3-overload
+  # capacity without admission control (the overload runs offer twice this),
+  # then latency under saturation: kept calls while twice the capacity arrives
+  run calls --pairs 50 --reps 1 --env CONSULT_ADMISSION_LAG_MS=0 --label r3-calls-50-noadmission
+  capacity=$(.venv/bin/python -c "import json; print(json.load(open('bench/results/r3-calls-50-noadmission.json'))['median']['calls_per_s'])" 2>/dev/null || echo 22)
+  run overload --capacity "$capacity" --reps 2 --label r3-overload-on
+  run overload --capacity "$capacity" --reps 2 --env CONSULT_ADMISSION_LAG_MS=0 --label r3-overload-off
 }
 
 round2() {

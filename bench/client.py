@@ -24,11 +24,13 @@ _TS_LINE = re.compile(r"a=x-bench-ts:(\d+)")
 
 
 class BenchError(Exception):
-    """A failure, its `kind` counted in the report (e.g. `timeout:accepted`)."""
+    """A failure, its `kind` counted in the report (e.g. `timeout:accepted`);
+    `retry_after` (seconds) when the server said when to try again."""
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, retry_after: float | None = None):
         super().__init__(kind)
         self.kind = kind
+        self.retry_after = retry_after
 
 
 _addresses = itertools.count()
@@ -215,11 +217,17 @@ class Peer:
                     if frame["type"] == type_:
                         return frame
                     if frame["type"] == "error":
-                        raise BenchError(f"error:{frame['code']}")
+                        hint = frame.get("retry_after")
+                        raise BenchError(f"error:{frame['code']}", hint)
                     if frame["type"] not in PUSHES:
                         self.backlog.append(frame)
         except TimeoutError:
             raise BenchError(f"timeout:{type_}") from None
+
+    async def listen(self) -> None:
+        """Read every frame (each goes to `on_frame`) until the socket closes."""
+        while True:
+            await self._next()
 
     async def close(self) -> None:
         try:

@@ -117,6 +117,7 @@ def server_env(config: Config) -> dict:
         redis_url=f"redis://127.0.0.1:{config.redis_port}/0",
         secret_key="bench-only-secret-key",  # noqa: S106
         settings_module=SETTINGS[config.layer],
+        admission=True,
         **(settings | config.env),
     )
 

@@ -303,6 +303,12 @@ CONSULT_JOIN_BURST_PER_ADDRESS = int(env("CONSULT_JOIN_BURST_PER_ADDRESS", "30")
 CONSULT_JOINS_PER_MINUTE_PER_ADDRESS = float(
     env("CONSULT_JOINS_PER_MINUTE_PER_ADDRESS", "30")
 )
+# Admission control (signaling/admission.py): while this process's event loop
+# lags more than CONSULT_ADMISSION_LAG_MS (smoothed; 0 turns it off), new joins
+# and desks that would bring a consultant online get `try_later`, to come back
+# after CONSULT_ADMISSION_RETRY_SECONDS; the calls already set up keep going.
+CONSULT_ADMISSION_LAG_MS = float(env("CONSULT_ADMISSION_LAG_MS", "20"))
+CONSULT_ADMISSION_RETRY_SECONDS = int(env("CONSULT_ADMISSION_RETRY_SECONDS", "5"))
 # A ticket cancelled (or dropped for good) this soon after joining leaves no
 # history row: it is counted in consult_quick_cancels instead.
 CONSULT_QUICK_CANCEL_SECONDS = float(env("CONSULT_QUICK_CANCEL_SECONDS", "10"))

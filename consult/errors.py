@@ -52,6 +52,14 @@ class TooManyJoins(ConsultError):
     message = _("Too many joins in a short time; please wait a moment and try again.")
 
 
+class TryLater(ConsultError):
+    """The server is saturated (`signaling.admission`); carries `retry_after`
+    (seconds)."""
+
+    code = "try_later"
+    message = _("The service is very busy right now; trying again in a moment.")
+
+
 class ChallengeRequired(ConsultError):
     """The queue is under pressure: carries the `challenge` (ALTCHA) to solve."""
 

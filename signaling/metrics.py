@@ -31,3 +31,14 @@ ERRORS = Counter(
     ["code"],
     registry=REGISTRY,
 )
+ADMISSION_LAG = Gauge(
+    "consult_event_loop_lag_seconds",
+    "This process's event-loop lag, smoothed, as admission control sees it.",
+    registry=REGISTRY,
+)
+ADMISSION_REFUSED = Counter(
+    "consult_admission_refused",
+    "New work answered try_later while the event loop lagged, by kind.",
+    ["what"],
+    registry=REGISTRY,
+)

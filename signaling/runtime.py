@@ -2,9 +2,10 @@
 
 Started on the first connection or request a process serves (daphne has no
 lifespan events; under uvicorn, lifespan startup starts it). Every process
-runs the same two loops: one proves it is alive in the database; the other
-re-joins the hub group (a restarted Redis has forgotten it) and sweeps what
-outlived its grace period. Sweeping in every process at once is safe: see
+probes its own event loop's lag (`signaling.admission`) and runs the same two
+loops: one proves it is alive in the database; the other re-joins the hub
+group (a restarted Redis has forgotten it) and sweeps what outlived its grace
+period. Sweeping in every process at once is safe: see
 `consult.services.sweep`.
 """
 
@@ -21,6 +22,7 @@ from consult import services
 from consult.database import database_call
 from consult.events import Result
 
+from .admission import Admission
 from .groups import (
     HUB_GROUP,
     HUB_PRESENCE,
@@ -40,6 +42,7 @@ class Runtime:
         self.loop = loop
         self.process = uuid.uuid4().hex
         self.hub = Hub()
+        self.admission = Admission()
         self.layer = get_channel_layer()
         self.channel = ""
         self.tasks: list[asyncio.Task] = []
@@ -57,6 +60,7 @@ class Runtime:
             process=self.process, channel=self.channel
         )
         self.tasks = [
+            self.loop.create_task(self.admission.run()),
             self.loop.create_task(self._listen()),
             self.loop.create_task(self._beat()),
             self.loop.create_task(self._sweep()),

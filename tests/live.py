@@ -44,6 +44,7 @@ def server_env(
     database_url: str | None = None,
     sqlite_path: Path | None = None,
     settings_module: str = "config.settings",
+    admission: bool = False,
     **settings: str,
 ) -> dict[str, str]:
     """The environment of a server process with production settings (DEBUG off).
@@ -51,6 +52,9 @@ def server_env(
     The database is PostgreSQL (or any) at `database_url`, or the SQLite file
     `sqlite_path`; `settings` adds or overrides variables (`LOG_LEVEL="INFO"`).
     None of this process's own `DJANGO_*`, `SQLITE*` or `DATABASE_URL` leaks in.
+    Without `admission` the server never answers `try_later`: a test machine
+    loaded by browsers lags at any moment (tests of admission set their own
+    `CONSULT_ADMISSION_LAG_MS`; the bench runs it as deployed).
     """
     if (database_url is None) == (sqlite_path is None):
         raise TypeError("give exactly one of database_url and sqlite_path")
@@ -67,6 +71,8 @@ def server_env(
         REDIS_URL=redis_url,
         LOG_LEVEL="WARNING",
     )
+    if not admission:
+        env["CONSULT_ADMISSION_LAG_MS"] = "0"
     if database_url is not None:
         env["DATABASE_URL"] = database_url
     else:

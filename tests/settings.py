@@ -21,3 +21,8 @@ CONSULT_QUICK_CANCEL_SECONDS = 0
 # keeps a few connections stranded in finished threads from starving the rest.
 if "pool" in DATABASES["default"].get("OPTIONS", {}):  # noqa: F405
     DATABASES["default"]["OPTIONS"]["pool"]["max_size"] = 40  # noqa: F405
+
+# Admission control answers joins `try_later` when the event loop lags, which
+# on a loaded test machine it may do at any moment: off for the suite, and
+# turned on by its own tests (tests/signaling/test_admission.py).
+CONSULT_ADMISSION_LAG_MS = 0

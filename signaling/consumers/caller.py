@@ -31,6 +31,12 @@ class CallerConsumer(SignalingConsumer):
         )
         await self.greeted()
 
+    def admit(self, what: str) -> None:
+        """New work only while this process keeps up (`signaling.admission`)."""
+        retry_after = self.runtime.admission.refuse(what)
+        if retry_after is not None:
+            raise errors.TryLater(retry_after=retry_after)
+
     def departure(self):
         return services.caller_dropped, {"channel": self.channel_name}
 
@@ -55,6 +61,7 @@ class CallerConsumer(SignalingConsumer):
         altcha,
         move_token,
     ):
+        self.admit("join")
         address = self.scope.get("client_address", "")
         wait = join_wait(self.joins, address)
         if wait:
@@ -83,6 +90,7 @@ class CallerConsumer(SignalingConsumer):
     async def on_callback(self, consultant, name, contact, reason):
         # A callback costs a write and holds personal data: it takes from the
         # same allowance as a join.
+        self.admit("callback")
         address = self.scope.get("client_address", "")
         wait = join_wait(self.joins, address)
         if wait:

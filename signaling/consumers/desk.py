@@ -7,7 +7,9 @@ from django.utils.translation import gettext_lazy as _
 
 from consult import selectors, services
 from consult.database import database_call
+from consult.errors import TryLater
 from consult.ice import ice_servers
+from consult.models import Presence
 
 from ..groups import desk_group
 from ..layers import OUTAGE_ERRORS
@@ -46,6 +48,16 @@ class DeskConsumer(SignalingConsumer):
         self.consultant = await database_call(selectors.consultant_for_user)(user)
         if self.consultant is None:
             return await self.close(code=CLOSE_NOT_CONSULTANT)
+        # A desk that would bring its consultant online is new work; one that
+        # comes back to a call or a queue (another tab, a reconnect) is not.
+        if self.consultant.presence == Presence.OFFLINE:
+            retry_after = self.runtime.admission.refuse("desk")
+            if retry_after is not None:
+                self.consultant = None  # nothing opened, nothing to close
+                await self.send_error(
+                    TryLater.code, TryLater.message, retry_after=retry_after
+                )
+                return await self.close_to_retry()
         # Before the desk row exists: a revocation from now on reaches it.
         await self.channel_layer.group_add(
             desk_group(self.consultant.id), self.channel_name

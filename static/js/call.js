@@ -18,7 +18,7 @@ import { PreCheck } from "./precheck.js";
 import { Preview } from "./preview.js";
 import { Seat } from "./seat.js";
 import { CallerSession } from "./session.js";
-import { Signaling } from "./signaling.js";
+import { retryDelayMs, Signaling } from "./signaling.js";
 import { StillThere } from "./stillthere.js";
 import { TurnNear } from "./turnnear.js";
 import { Watchdog } from "./watchdog.js";
@@ -197,6 +197,9 @@ function finish() {
 }
 
 // --- joining -------------------------------------------------------------------
+
+// The join sent again after a busy server's `try_later`.
+let joinRetry = null;
 
 async function join(event) {
   event.preventDefault();
@@ -381,6 +384,14 @@ signaling.on("error", (frame) => {
     showEnd("ended", gettext("The call has ended"), gettext("The call ended while you were disconnected."));
   } else if (frame.code === "bad_token") {
     backToForm(gettext("Your place in the queue has expired. You can join again."));
+  } else if (frame.code === "try_later" && session.phase === "joining") {
+    // The server is saturated: keep the offer and the camera, say so, and
+    // join again after its hint (docs/protocol.md, "Admission").
+    show(joinError, TEXT.joinErrors.try_later);
+    clearTimeout(joinRetry);
+    // A socket that dropped meanwhile sends nothing; its reconnect takes the
+    // page back to the form ("socket:open").
+    joinRetry = setTimeout(() => session.joinAgain() && show(joinError, ""), retryDelayMs(frame.retry_after));
   } else if (frame.challenge && session.phase === "joining") {
     // A busy queue: solve its proof of work and join again (joinproof.js).
     proof.answer(frame).then((sent) => sent || backToForm("", TEXT.joinErrors[frame.code]));

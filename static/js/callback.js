@@ -4,6 +4,7 @@
  */
 
 import { gettext } from "./i18n.js";
+import { retryDelayMs } from "./signaling.js";
 
 export class CallbackForm {
   /** `details` holds the form; `caller()` gives `{name, reason}` from the join form. */
@@ -22,8 +23,8 @@ export class CallbackForm {
           : gettext("Please enter a phone number or an e-mail address.");
         return;
       }
-      this.pending = true;
-      signaling.send("callback", { consultant: slug, name, contact, reason });
+      this.pending = { consultant: slug, name, contact, reason };
+      signaling.send("callback", this.pending);
     });
     signaling.on("callback_noted", () => {
       this.pending = false;
@@ -32,6 +33,14 @@ export class CallbackForm {
     });
     signaling.on("error", (frame) => {
       if (!this.pending) return;
+      if (frame.code === "try_later") {
+        // The server is saturated: the same request again after its hint.
+        const request = this.pending;
+        this.result.textContent = gettext("The service is very busy right now; sending again in a moment.");
+        const again = () => this.pending === request && signaling.send("callback", request);
+        setTimeout(again, retryDelayMs(frame.retry_after));
+        return;
+      }
       this.pending = false;
       this.result.textContent = errors[frame.code] || frame.message || gettext("That did not work.");
     });

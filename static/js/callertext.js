@@ -27,6 +27,7 @@ export function callerText(consultantName) {
         "Too many people are waiting from your network right now. Try again when one of them has been served.",
       ),
       too_many_joins: gettext("Too many joins in a short time. Please wait a moment and try again."),
+      try_later: gettext("The service is very busy right now. You will join by yourself in a moment."),
       challenge_required: retry,
       challenge_failed: retry,
       cannot_move: gettext(

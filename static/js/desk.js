@@ -309,6 +309,8 @@ const DESK_ERRORS = {
   callback_gone: gettext("That callback was handled already."),
   bad_transfer: gettext("That colleague cannot take callers now (offline, or their queue is full)."),
   too_fast: "", // shown by the queue message form
+  // The server is saturated: the socket closes and reopens after its hint.
+  try_later: gettext("The service is very busy right now; the desk opens by itself in a moment."),
 };
 
 signaling.on("error", (frame) => {

@@ -118,6 +118,7 @@ export class CallerSession extends CallSession {
     this.offerReady = null;
     // The server has nowhere to put candidates before the place exists.
     this.heldCandidates = [];
+    this.joinFrame = null;
     this.reconnects = 0;
   }
 
@@ -137,7 +138,14 @@ export class CallerSession extends CallSession {
       this.offerReady = resolve;
     });
     this.peer = this.offeringPeer(stream, audioOnly);
-    this.signaling.send("join", { ...fields, offer: await offer });
+    this.joinFrame = { ...fields, offer: await offer };
+    this.signaling.send("join", this.joinFrame);
+  }
+
+  /** The same `join` again, after `try_later`; false when there is none to send. */
+  joinAgain() {
+    if (this.phase !== "joining" || !this.joinFrame) return false;
+    return this.signaling.send("join", this.joinFrame);
   }
 
   /** The server holds the place (`queued`). */
@@ -206,6 +214,7 @@ export class CallerSession extends CallSession {
   end() {
     super.end();
     this.offerReady = null;
+    this.joinFrame = null;
     this.heldCandidates = [];
   }
 }

@@ -16,6 +16,16 @@ const KEEPALIVE_MS = 25_000;
 // online again after staff set the consultant offline (4410).
 const FINAL_CODES = new Set([4401, 4403, 4409, 4410, 4429]);
 
+/**
+ * Milliseconds to wait before trying again after `try_later`: the server's
+ * `retry_after` (seconds) plus up to half as much again, so that the pages it
+ * turned away do not all come back in the same second.
+ */
+export function retryDelayMs(retryAfterSeconds) {
+  const hint = 1000 * Math.max(1, Number(retryAfterSeconds) || 1);
+  return hint + (Math.random() * hint) / 2;
+}
+
 export function socketUrl(path) {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   // The server words its error messages in the page's language.
@@ -32,6 +42,8 @@ export class Signaling {
     this.stopped = false;
     this.retryTimer = null;
     this.keepalive = null;
+    // A busy server's `try_later` before it closed: when to reconnect.
+    this.hintedDelay = null;
   }
 
   on(type, fn) {
@@ -82,6 +94,9 @@ export class Signaling {
     if (!frame || typeof frame.type !== "string" || frame.type.startsWith("socket:")) {
       return;
     }
+    if (frame.type === "error" && frame.code === "try_later") {
+      this.hintedDelay = retryDelayMs(frame.retry_after);
+    }
     this.emit(frame.type, frame);
   }
 
@@ -100,7 +115,13 @@ export class Signaling {
     this.socket = null;
     clearInterval(this.keepalive);
     this.emit("socket:close", { type: "socket:close", code });
+    const hinted = this.hintedDelay;
+    this.hintedDelay = null;
     if (this.stopped || FINAL_CODES.has(code)) return;
+    if (hinted !== null) {
+      this.retryTimer = setTimeout(() => this.connect(), hinted);
+      return;
+    }
     // Full jitter keeps a crowd of pages from reconnecting in step after a restart.
     const ceiling = Math.min(MAX_DELAY_MS, FIRST_DELAY_MS * 2 ** this.attempt);
     this.attempt += 1;

@@ -1,8 +1,9 @@
 """The load generator completes real calls against a real daphne, without errors.
 
 Two-pair `calls` runs of a few seconds on their own redis-server, database and
-ports (bench/stack.py), so that the benchmark suite cannot rot unnoticed: one
-server process, and two sharing Redis and PostgreSQL.
+ports (bench/stack.py), one server process and two sharing Redis and
+PostgreSQL, and a small `overload` run, so that the benchmark suite cannot
+rot unnoticed.
 """
 
 import json
@@ -65,3 +66,26 @@ def test_calls_at_desks_kept_open_complete_without_errors(tmp_path):
     assert result["errors"] == {}, result
     assert result["calls"] > 0
     assert 5 < result["sql_per_call"] < 500, result
+
+
+def test_overload_measures_relays_of_kept_calls_while_callers_arrive(tmp_path):
+    out = tmp_path / "overload.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            *"-m bench overload --established 2 --rate 2 --reps 1".split(),
+            *"--warmup 1 --duration 3 --timeout 10 --port 8195".split(),
+            *"--redis-port 6407 --database consult_bench_overload_smoke".split(),
+            *["--out", str(out)],
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    result = json.loads(out.read_text())["runs"][0]
+    assert result["relay_ms"]["n"] > 0, result
+    assert result["relay_errors"] == {}, result
+    # A busy machine may make the server turn arrivals away; nothing else.
+    assert set(result["errors"]) <= {"error:try_later"}, result

@@ -31,9 +31,13 @@ round3() {
   capacity=$(.venv/bin/python -c "import json; print(json.load(open('bench/results/r3-calls-50.json'))['median']['calls_per_s'])" 2>/dev/null || echo 22)
   run overload --capacity "$capacity" --reps 2 --label r3-overload-on
   run overload --capacity "$capacity" --reps 1 "${noadm[@]}" --label r3-overload-off
-  # idle sockets and fan-out
-  run idle --reps 1 --label r3-idle
-  run fanout --reps 1 --label r3-fanout
+  for bound in 5 10; do
+    run overload --capacity "$capacity" --reps 1 --env CONSULT_ADMISSION_LAG_MS=$bound --label r3-overload-on-${bound}ms
+  done
+  # idle sockets and fan-out: their ramps (64 joins at once, 5,000 queued)
+  # lag the loop on purpose, which admission control would turn away
+  run idle --reps 1 "${noadm[@]}" --label r3-idle
+  run fanout --reps 1 "${noadm[@]}" --label r3-fanout
 }
 
 # Each change of the third round on its own: the calls scenario at desks kept

@@ -42,12 +42,39 @@ class Relays:
         self.errors[error.kind] = self.errors.get(error.kind, 0) + 1
 
 
+async def patiently(setup, *args, **kwargs):
+    """Run a step of the set-up before the overload; answered `try_later` (the
+    set-up itself, desks opening back to back, lags the loop), wait the hint
+    and try again, as the pages do, at most 10 times."""
+    for _ in range(10):
+        try:
+            return await setup(*args, **kwargs)
+        except BenchError as error:
+            if error.retry_after is None:
+                raise
+            await asyncio.sleep(error.retry_after)
+    raise BenchError("setup:try_later")
+
+
 async def establish(base, slug, session, relays, *, compression, wait) -> tuple:
-    """One call set up and connected, before the overload: (desk, caller)."""
+    """One call set up and connected, before the overload: (desk, caller).
+    On a failure both sockets are closed, for `patiently` to try again."""
     options = {"compression": compression, "on_frame": relays.on_frame, "wait": wait}
+    opened = []
+    try:
+        return await _establish(base, slug, session, options, opened, wait)
+    except BenchError:
+        for peer in opened:
+            await peer.close()
+        raise
+
+
+async def _establish(base, slug, session, options, opened, wait) -> tuple:
     desk = await Peer.open(base, "/ws/desk/", session=session, **options)
+    opened.append(desk)
     await desk.expect("queue", wait)
     caller = await Peer.open(base, "/ws/call/", **options)
+    opened.append(caller)
     await caller.expect("hello", wait)
     offer = {"type": "offer", "sdp": sdp("offer", OFFER_BYTES)}
     await caller.send("join", consultant=slug, name="Established", offer=offer)
@@ -72,7 +99,11 @@ async def open_desk(base, session, recorder, *, compression, wait) -> Peer:
         on_frame=recorder.on_frame,
         wait=wait,
     )
-    await desk.expect("queue", wait)
+    try:
+        await desk.expect("queue", wait)
+    except BenchError:
+        await desk.close()
+        raise
     return desk
 
 
@@ -190,11 +221,11 @@ async def run(
     relays, recorder = Relays(), Recorder()
     options = {"compression": compression, "wait": wait}
     pairs = [
-        await establish(base, slug, session, relays, **options)
+        await patiently(establish, base, slug, session, relays, **options)
         for slug, session in kept.items()
     ]
     desks = {
-        slug: (session, await open_desk(base, session, recorder, **options))
+        slug: (session, await patiently(open_desk, base, session, recorder, **options))
         for slug, session in arriving.items()
     }
     peers = [peer for pair in pairs for peer in pair]

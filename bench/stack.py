@@ -7,6 +7,7 @@ there is a server on each core (ports `port` and `port + 1`), sharing Redis
 and the database, and neither Redis nor the generator has a core of its own.
 """
 
+import gc
 import json
 import os
 import resource
@@ -89,6 +90,12 @@ def pin_generator(config: Config) -> None:
     With a server on every core there is no core left for the generator: it
     runs wherever the scheduler puts it (and reports its CPU).
     """
+    # The generator holds as many sockets as the server, so it tunes its
+    # collector as the server does (config/asgi.py): with the defaults a
+    # collection walks every long-lived object of 10,000 sockets again and
+    # again, and each such pause is in every time the generator measures.
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
     cores = os.cpu_count() or 1
     if config.processes > 1:
         os.sched_setaffinity(0, range(cores))

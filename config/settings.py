@@ -307,7 +307,7 @@ CONSULT_JOINS_PER_MINUTE_PER_ADDRESS = float(
 # lags more than CONSULT_ADMISSION_LAG_MS (smoothed; 0 turns it off), new joins
 # and desks that would bring a consultant online get `try_later`, to come back
 # after CONSULT_ADMISSION_RETRY_SECONDS; the calls already set up keep going.
-CONSULT_ADMISSION_LAG_MS = float(env("CONSULT_ADMISSION_LAG_MS", "20"))
+CONSULT_ADMISSION_LAG_MS = float(env("CONSULT_ADMISSION_LAG_MS", "5"))
 CONSULT_ADMISSION_RETRY_SECONDS = int(env("CONSULT_ADMISSION_RETRY_SECONDS", "5"))
 # A ticket cancelled (or dropped for good) this soon after joining leaves no
 # history row: it is counted in consult_quick_cancels instead.

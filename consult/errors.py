@@ -57,7 +57,7 @@ class TryLater(ConsultError):
     (seconds)."""
 
     code = "try_later"
-    message = _("The service is very busy right now; trying again in a moment.")
+    message = _("The service is very busy right now; please try again in a moment.")
 
 
 class ChallengeRequired(ConsultError):

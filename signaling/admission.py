@@ -58,8 +58,9 @@ class Admission:
             return None
         return settings.CONSULT_ADMISSION_RETRY_SECONDS
 
-    def refuse(self, what: str) -> int | None:
-        """`check()`, counting a refusal of `what` (`join`, `callback`, `desk`).
+    def turn_away(self, what: str) -> int | None:
+        """`check()`, counting `what` (`join`, `callback`, `desk`) as turned away
+        when it says to wait.
 
         The refusal itself is logged where it is answered: it is an `error`
         frame (`try_later`), which the events log and `consult_errors` record.

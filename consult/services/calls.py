@@ -11,7 +11,6 @@ from consult import errors
 from consult.events import PresenceChanged, QueueChanged, Result, Route, SendFrame
 from consult.models import Consultation, Ticket
 
-from .recordings import recording_open
 from .shared import (
     ACTIVE,
     IN_CALL,
@@ -51,13 +50,8 @@ def _active_calls(channel: str, party: str) -> QuerySet[Consultation]:
 
 
 def _active_call(channel: str, party: str, *, lock: bool = False) -> Consultation:
-    """The active consultation this socket holds as `party`, annotated with
-    `recording_open`; `NotInCall` if none."""
-    calls = (
-        _active_calls(channel, party)
-        .select_related("ticket", "consultant")
-        .annotate(recording_open=recording_open())
-    )
+    """The active consultation this socket holds as `party`; `NotInCall` if none."""
+    calls = _active_calls(channel, party).select_related("ticket", "consultant")
     if lock:
         calls = calls.select_for_update(of=("self",))
     try:
@@ -67,7 +61,8 @@ def _active_call(channel: str, party: str, *, lock: bool = False) -> Consultatio
 
 
 def _claim(consultant_id: int, ticket_id: str | None) -> Ticket | None:
-    """Move one waiting ticket to in_call; exactly one of several racing desks wins.
+    """One waiting ticket for this desk to take (the caller moves it to
+    in_call); exactly one of several racing desks gets a given ticket.
 
     The head (or the chosen ticket) is read with its row locked: PostgreSQL
     makes a racing desk wait for the winner and then finds the row no longer
@@ -130,8 +125,9 @@ def consultation_answer(*, channel: str, answer: dict) -> Result[Route]:
     this desk socket holds no call.
 
     No transaction: one read, and for the first answer one conditional UPDATE
-    of `connected_at`, which only one of two racing answers wins (the other
-    is relayed as a later one).
+    of `connected_at` on the call still active and still this desk's, which
+    only one of two racing answers wins (the other is relayed as a later one);
+    a call that ended in between is `NotInCall`.
     """
     found = (
         _active_calls(channel, Party.CONSULTANT)
@@ -148,11 +144,16 @@ def consultation_answer(*, channel: str, answer: dict) -> Result[Route]:
         raise errors.NotInCall
     call_id, caller_channel, connected_at, slug, name = found
     route = Route(call_id, caller_channel)
-    first = connected_at is None and route.channel
-    if not first or not Consultation.objects.filter(
+    relayed = Result(route, route.send({"type": "answer", "answer": answer}))
+    if connected_at is not None or not route.channel:
+        return relayed
+    first = _active_calls(channel, Party.CONSULTANT).filter(
         pk=call_id, connected_at__isnull=True
-    ).update(connected_at=timezone.now()):
-        return Result(route, route.send({"type": "answer", "answer": answer}))
+    )
+    if not first.update(connected_at=timezone.now()):
+        if not _active_calls(channel, Party.CONSULTANT).filter(pk=call_id).exists():
+            raise errors.NotInCall  # hung up since the read
+        return relayed
     accepted = {
         "type": "accepted",
         "consultation": call_id,
@@ -199,14 +200,7 @@ def consultation_end(*, channel: str, party: str) -> Result[int]:
     other = (
         call.consultant_channel if party == Party.CALLER else call.ticket.caller_channel
     )
-    end_call(
-        call,
-        outcome=Outcome.COMPLETED,
-        by=party,
-        reason="",
-        now=timezone.now(),
-        recording_open=call.recording_open,
-    )
+    end_call(call, outcome=Outcome.COMPLETED, by=party, reason="", now=timezone.now())
     events = hangup(other, call.id, party)
     return Result(call.id, [*events, PresenceChanged(call.consultant_id)])
 

@@ -27,7 +27,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import storages
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, Max, OuterRef, QuerySet
+from django.db.models import Max, QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext, gettext_lazy
 
@@ -254,12 +254,6 @@ def recording_stop(*, channel: str, party: str) -> Result[None]:
     _stop(recording, by=party, reason="", now=timezone.now())
     frame = {"type": "recording", "recording": recording.id, "state": "stopped"}
     return Result(None, _both(call, {**frame, "by": party}))
-
-
-def recording_open() -> Exists:
-    """Whether a consultation has a recording asked or running, as an
-    annotation of a consultation query (`recording_open`)."""
-    return Exists(Recording.objects.filter(consultation=OuterRef("pk"), state__in=OPEN))
 
 
 def recordings_close(call: Consultation, *, by: str, now: datetime) -> None:

@@ -184,12 +184,11 @@ def end_call(
     by: str,
     reason: str,
     now: datetime,
-    recording_open: bool = True,
 ) -> None:
     """End an active consultation with `outcome`, or as `failed` when no browser
     ever reported media connected (read in the same statement, so a report
-    that raced the end is counted). `recording_open` False: the caller's read
-    of the locked call found no recording to close (`recordings.recording_open`)."""
+    that raced the end is counted). Its open recording stops in a statement of
+    its own: one asked for while this call's row was being locked is seen."""
     failed = When(media_connected_at__isnull=True, then=Value(Outcome.FAILED))
     Consultation.objects.filter(pk=call.pk).update(
         outcome=Case(failed, default=Value(outcome)),
@@ -198,8 +197,7 @@ def end_call(
         ended_at=now,
         consultant_channel="",
     )
-    if recording_open:
-        recordings_close(call, by=by, now=now)
+    recordings_close(call, by=by, now=now)
     end_ticket(call.ticket, now)
 
 

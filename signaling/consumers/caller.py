@@ -33,7 +33,7 @@ class CallerConsumer(SignalingConsumer):
 
     def admit(self, what: str) -> None:
         """New work only while this process keeps up (`signaling.admission`)."""
-        retry_after = self.runtime.admission.refuse(what)
+        retry_after = self.runtime.admission.turn_away(what)
         if retry_after is not None:
             raise errors.TryLater(retry_after=retry_after)
 

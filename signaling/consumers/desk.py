@@ -51,7 +51,7 @@ class DeskConsumer(SignalingConsumer):
         # A desk that would bring its consultant online is new work; one that
         # comes back to a call or a queue (another tab, a reconnect) is not.
         if self.consultant.presence == Presence.OFFLINE:
-            retry_after = self.runtime.admission.refuse("desk")
+            retry_after = self.runtime.admission.turn_away("desk")
             if retry_after is not None:
                 self.consultant = None  # nothing opened, nothing to close
                 await self.send_error(

@@ -277,6 +277,8 @@ signaling.on("consultants", (frame) => showPresence(frame.consultants || []));
 signaling.on("queued", (frame) => {
   seat.remember({ token: frame.token, moveToken: null });
   moveToken = null;
+  clearTimeout(joinRetry);
+  show(joinError, "");
   session.queued();
   showPosition(frame.position, frame.wait_range);
   showConsultantMessage(frame.consultant_message || "");
@@ -387,11 +389,13 @@ signaling.on("error", (frame) => {
   } else if (frame.code === "try_later" && session.phase === "joining") {
     // The server is saturated: keep the offer and the camera, say so, and
     // join again after its hint (docs/protocol.md, "Admission").
-    show(joinError, TEXT.joinErrors.try_later);
+    // Said once: the alert keeps its text through the retries (a screen reader
+    // would announce it again on every refill) until the join is answered.
+    if (joinError.textContent !== TEXT.joinErrors.try_later) show(joinError, TEXT.joinErrors.try_later);
     clearTimeout(joinRetry);
     // A socket that dropped meanwhile sends nothing; its reconnect takes the
     // page back to the form ("socket:open").
-    joinRetry = setTimeout(() => session.joinAgain() && show(joinError, ""), retryDelayMs(frame.retry_after));
+    joinRetry = setTimeout(() => session.joinAgain(), retryDelayMs(frame.retry_after));
   } else if (frame.challenge && session.phase === "joining") {
     // A busy queue: solve its proof of work and join again (joinproof.js).
     proof.answer(frame).then((sent) => sent || backToForm("", TEXT.joinErrors[frame.code]));

@@ -24,7 +24,10 @@ export class CallbackForm {
         return;
       }
       this.pending = { consultant: slug, name, contact, reason };
-      signaling.send("callback", this.pending);
+      this.unsent = !signaling.send("callback", this.pending);
+    });
+    signaling.on("hello", () => {
+      if (this.pending && this.unsent) this.unsent = !signaling.send("callback", this.pending);
     });
     signaling.on("callback_noted", () => {
       this.pending = false;
@@ -37,7 +40,10 @@ export class CallbackForm {
         // The server is saturated: the same request again after its hint.
         const request = this.pending;
         this.result.textContent = gettext("The service is very busy right now; sending again in a moment.");
-        const again = () => this.pending === request && signaling.send("callback", request);
+        const again = () => {
+          // On a socket that dropped meanwhile it goes out after the next hello.
+          if (this.pending === request) this.unsent = !signaling.send("callback", request);
+        };
         setTimeout(again, retryDelayMs(frame.retry_after));
         return;
       }

@@ -15,6 +15,8 @@ const KEEPALIVE_MS = 25_000;
 // would take the desk back from the tab that just took it over (4409), or
 // online again after staff set the consultant offline (4410).
 const FINAL_CODES = new Set([4401, 4403, 4409, 4410, 4429]);
+// "Try again": a database outage, or a desk turned away by admission control.
+const TRY_AGAIN = 4013;
 
 /**
  * Milliseconds to wait before trying again after `try_later`: the server's
@@ -94,8 +96,13 @@ export class Signaling {
     if (!frame || typeof frame.type !== "string" || frame.type.startsWith("socket:")) {
       return;
     }
+    // A try_later hint is for the close that follows it (a refused desk,
+    // 4013); a join or callback turned away keeps its socket, and a later drop
+    // of that socket reconnects at the usual pace.
     if (frame.type === "error" && frame.code === "try_later") {
       this.hintedDelay = retryDelayMs(frame.retry_after);
+    } else {
+      this.hintedDelay = null;
     }
     this.emit(frame.type, frame);
   }
@@ -115,7 +122,7 @@ export class Signaling {
     this.socket = null;
     clearInterval(this.keepalive);
     this.emit("socket:close", { type: "socket:close", code });
-    const hinted = this.hintedDelay;
+    const hinted = code === TRY_AGAIN ? this.hintedDelay : null;
     this.hintedDelay = null;
     if (this.stopped || FINAL_CODES.has(code)) return;
     if (hinted !== null) {

@@ -18,8 +18,8 @@ import random
 import time
 from contextlib import suppress
 
-from .calls import ANSWER_BYTES, CANDIDATES, OFFER_BYTES, Recorder
-from .client import BenchError, Peer, candidate, now_us, sdp, sent_at
+from .calls import ANSWER_BYTES, OFFER_BYTES, Recorder, one_call, open_desk
+from .client import BenchError, Peer, candidate, sdp, sent_at
 from .measure import Usage, latency_summary, memory_kb
 
 
@@ -90,58 +90,6 @@ async def _establish(base, slug, session, options, opened, wait) -> tuple:
     return desk, caller
 
 
-async def open_desk(base, session, recorder, *, compression, wait) -> Peer:
-    desk = await Peer.open(
-        base,
-        "/ws/desk/",
-        session=session,
-        compression=compression,
-        on_frame=recorder.on_frame,
-        wait=wait,
-    )
-    try:
-        await desk.expect("queue", wait)
-    except BenchError:
-        await desk.close()
-        raise
-    return desk
-
-
-async def arriving_call(base, slug, desk, recorder, *, compression, wait) -> None:
-    """A new caller joins `slug`, whose open `desk` takes the call; both hang up."""
-    started = now_us()
-    caller = await Peer.open(
-        base,
-        "/ws/call/",
-        compression=compression,
-        on_frame=recorder.on_frame,
-        wait=wait,
-    )
-    try:
-        await caller.expect("hello", wait)
-        offer = {"type": "offer", "sdp": sdp("offer", OFFER_BYTES)}
-        await caller.send("join", consultant=slug, name="Arriving", offer=offer)
-        await caller.expect("queued", wait)
-        await desk.send("accept")
-        await desk.expect("caller", wait)
-        answer = {"type": "answer", "sdp": sdp("answer", ANSWER_BYTES)}
-        await desk.send("answer", answer=answer)
-        for i in range(CANDIDATES):
-            await desk.send("ice", candidate=candidate(i))
-        await caller.expect("accepted", wait)
-        if recorder.open:
-            recorder.latency["setup"].append(now_us() - started)
-        for i in range(CANDIDATES):
-            await caller.send("ice", candidate=candidate(i))
-        for _ in range(CANDIDATES):
-            await caller.expect("ice", wait)
-            await desk.expect("ice", wait)
-        await caller.send("hangup")
-        await desk.expect("hangup", wait)
-    finally:
-        await caller.close()
-
-
 async def arrivals(base, desks: dict, recorder, *, rate, compression, wait):
     """A caller arrives every 1/rate s for a free consultant, until cancelled.
 
@@ -160,9 +108,8 @@ async def arrivals(base, desks: dict, recorder, *, rate, compression, wait):
             return
         slug, (session, desk) = free.get_nowait()
         try:
-            await arriving_call(base, slug, desk, recorder, **options)
-            if recorder.open:
-                recorder.calls += 1
+            # The calls scenario's call at an open desk (it counts the call).
+            await one_call((base, base), slug, session, recorder, desk=desk, **options)
         except BenchError as error:
             if recorder.open:
                 recorder.errors[error.kind] += 1

@@ -61,14 +61,14 @@ def _active_call(channel: str, party: str, *, lock: bool = False) -> Consultatio
 
 
 def _claim(consultant_id: int, ticket_id: str | None) -> Ticket | None:
-    """One waiting ticket for this desk to take (the caller moves it to
-    in_call); exactly one of several racing desks gets a given ticket.
+    """One waiting ticket for this desk to take, its row locked (the caller
+    moves it to in_call); exactly one of several racing desks gets a ticket.
 
-    The head (or the chosen ticket) is read with its row locked: PostgreSQL
-    makes a racing desk wait for the winner and then finds the row no longer
-    waiting, and SQLite's IMMEDIATE transactions serialise. Only a desk that
-    lost such a race (the locked read finds nothing while tickets wait) tries
-    the next ones, with a conditional UPDATE each.
+    PostgreSQL makes a racing desk wait for the winner's lock and then finds
+    the row no longer waiting; SQLite's IMMEDIATE transactions serialise. The
+    head (or the chosen ticket) is read first; only a desk that lost such a
+    race (the locked read finds nothing while tickets wait) tries the next
+    ones, each with a locked read of its own.
     """
     waiting = Ticket.objects.filter(consultant_id=consultant_id, state=WAITING)
     if ticket_id is not None:
@@ -77,8 +77,9 @@ def _claim(consultant_id: int, ticket_id: str | None) -> Ticket | None:
     if head is not None or ticket_id is not None:
         return head
     for pk in waiting.values_list("pk", flat=True)[:10]:
-        if Ticket.objects.filter(pk=pk, state=WAITING).update(state=IN_CALL):
-            return Ticket.objects.get(pk=pk)
+        ticket = waiting.filter(pk=pk).select_for_update().first()
+        if ticket is not None:
+            return ticket
     return None
 
 
@@ -129,17 +130,14 @@ def consultation_answer(*, channel: str, answer: dict) -> Result[Route]:
     only one of two racing answers wins (the other is relayed as a later one);
     a call that ended in between is `NotInCall`.
     """
-    found = (
-        _active_calls(channel, Party.CONSULTANT)
-        .values_list(
-            "id",
-            "ticket__caller_channel",
-            "connected_at",
-            "consultant__slug",
-            "consultant__name",
-        )
-        .first()
-    )
+    mine = _active_calls(channel, Party.CONSULTANT)
+    found = mine.values_list(
+        "id",
+        "ticket__caller_channel",
+        "connected_at",
+        "consultant__slug",
+        "consultant__name",
+    ).first()
     if found is None:
         raise errors.NotInCall
     call_id, caller_channel, connected_at, slug, name = found
@@ -147,11 +145,9 @@ def consultation_answer(*, channel: str, answer: dict) -> Result[Route]:
     relayed = Result(route, route.send({"type": "answer", "answer": answer}))
     if connected_at is not None or not route.channel:
         return relayed
-    first = _active_calls(channel, Party.CONSULTANT).filter(
-        pk=call_id, connected_at__isnull=True
-    )
+    first = mine.filter(pk=call_id, connected_at__isnull=True)
     if not first.update(connected_at=timezone.now()):
-        if not _active_calls(channel, Party.CONSULTANT).filter(pk=call_id).exists():
+        if not mine.filter(pk=call_id).exists():
             raise errors.NotInCall  # hung up since the read
         return relayed
     accepted = {

@@ -178,12 +178,7 @@ def caller_ticket(channel: str, *, lock: bool = False) -> Ticket:
 
 
 def end_call(
-    call: Consultation,
-    *,
-    outcome: str,
-    by: str,
-    reason: str,
-    now: datetime,
+    call: Consultation, *, outcome: str, by: str, reason: str, now: datetime
 ) -> None:
     """End an active consultation with `outcome`, or as `failed` when no browser
     ever reported media connected (read in the same statement, so a report

@@ -22,10 +22,10 @@ class WebSocketProtocol(ws_protocol.WebSocketProtocol):
     def onOpen(self):
         # Daphne pings from one timer (every 2 s) each socket whose interval
         # is up since it opened or last spoke, so sockets that opened together
-        # were pinged together, interval after interval, and a lobby push to
-        # 10,000 sockets that met such a burst took over a second
-        # (docs/benchmarks.md, "Third round"). Starting a socket's count at a
-        # random point of the interval spreads the pings over it for good.
+        # were pinged together, interval after interval: a burst of pings and
+        # pongs on top of whatever else that tick does (docs/benchmarks.md,
+        # "Third round"). Starting a socket's count at a random point of the
+        # interval spreads the pings over it for good.
         self.last_ping = time.time() - random.uniform(0, self.server.ping_interval)  # noqa: S311 (spread, not secrecy)
         super().onOpen()
         # autobahn keeps the handshake (its bytes, the headers as a dict, and

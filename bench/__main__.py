@@ -140,85 +140,76 @@ def form_logins(config: Config, usernames: list[str], server_pid: int) -> tuple:
     return dict(zip(usernames, sessions, strict=True)), stats
 
 
+def repetitions(stack: Stack, args, work) -> list[dict]:
+    """Each repetition's result: the server restarted on a clean slate, then
+    `work(rep)`, the repetition's coroutine, run (`measured`)."""
+    runs = []
+    for rep in range(args.reps):
+        stack.restart_server()
+        result = measured(stack, args, rep, work(rep))
+        result["load_avg_1m"] = os.getloadavg()[0]  # others share this machine
+        print(f"  rep {rep + 1}: {json.dumps(result)}", flush=True)
+        runs.append(result)
+    return runs
+
+
 def run_calls(stack: Stack, args) -> tuple[list[dict], dict]:
     count = max(args.pairs, 50) if args.rate else args.pairs
     by_form = min(count, args.form_logins)
     sessions = stack.seed(count, sessions_from=by_form)
-    runs, login_stats = [], {}
-    for rep in range(args.reps):
-        stack.restart_server()
+    login_stats = {}
+
+    def work(rep: int):
+        nonlocal login_stats
         if rep == 0:
             names = [f"b{i}" for i in range(by_form)]
             formed, login_stats = form_logins(stack.config, names, stack.server_pid)
-            sessions |= formed
-        result = measured(
+            sessions.update(formed)
+        return calls.run(
             stack,
-            args,
-            rep,
-            calls.run(
-                stack,
-                sessions,
-                duration=args.duration,
-                warmup=args.warmup,
-                rate=args.rate,
-                compression=args.deflate,
-                wait=args.timeout,
-                keep_desk=args.keep_desk,
-            ),
+            sessions,
+            duration=args.duration,
+            warmup=args.warmup,
+            rate=args.rate,
+            compression=args.deflate,
+            wait=args.timeout,
+            keep_desk=args.keep_desk,
         )
-        result["load_avg_1m"] = os.getloadavg()[0]  # others share this machine
-        print(f"  rep {rep + 1}: {json.dumps(result)}", flush=True)
-        runs.append(result)
-    return runs, login_stats
+
+    return repetitions(stack, args, work), login_stats
 
 
 def run_idle(stack: Stack, args) -> tuple[list[dict], dict]:
     levels = [int(n) for n in args.levels.split(",")]
     sessions = stack.seed(1, max_queue=max(levels) + 100, sessions_from=0)
-    runs = []
-    for rep in range(args.reps):
-        stack.restart_server()
-        result = measured(
+    return repetitions(
+        stack,
+        args,
+        lambda rep: idle.run(
             stack,
-            args,
-            rep,
-            idle.run(
-                stack,
-                sessions,
-                levels=levels,
-                hold=args.hold if rep == 0 else 0,
-                compression=args.deflate,
-            ),
-        )
-        result["load_avg_1m"] = os.getloadavg()[0]  # others share this machine
-        print(f"  rep {rep + 1}: {json.dumps(result)}", flush=True)
-        runs.append(result)
-    return runs, {}
+            sessions,
+            levels=levels,
+            hold=args.hold if rep == 0 else 0,
+            compression=args.deflate,
+        ),
+    ), {}
 
 
 def run_fanout(stack: Stack, args) -> tuple[list[dict], dict]:
     lobby = [int(n) for n in args.lobby.split(",")]
     sessions = stack.seed(1, max_queue=args.queued + 100, sessions_from=0)
-    runs = []
-    for rep in range(args.reps):
-        stack.restart_server()
-        result = measured(
+    return repetitions(
+        stack,
+        args,
+        lambda rep: fanout.run(
             stack,
-            args,
-            rep,
-            fanout.run(
-                stack,
-                sessions,
-                lobby=lobby,
-                queued=args.queued,
-                changes=args.changes,
-                compression=args.deflate,
-            ),
-        )
-        result["load_avg_1m"] = os.getloadavg()[0]  # others share this machine
-        print(f"  rep {rep + 1}: {json.dumps(result)}", flush=True)
-        runs.append(result)
-    return runs, {}
+            sessions,
+            lobby=lobby,
+            queued=args.queued,
+            changes=args.changes,
+            compression=args.deflate,
+        ),
+    ), {}
 
 
 def run_overload(stack: Stack, args) -> tuple[list[dict], dict]:
@@ -227,29 +218,21 @@ def run_overload(stack: Stack, args) -> tuple[list[dict], dict]:
     # server keeps up; arrivals that find no free consultant are counted.
     arrivals = max(20, int(rate * 5))
     sessions = stack.seed(args.established + arrivals, sessions_from=0)
-    runs = []
-    for rep in range(args.reps):
-        stack.restart_server()
-        result = measured(
+    return repetitions(
+        stack,
+        args,
+        lambda rep: overload.run(
             stack,
-            args,
-            rep,
-            overload.run(
-                stack,
-                sessions,
-                established=args.established,
-                rate=rate,
-                relay_interval=args.relay_interval,
-                duration=args.duration,
-                warmup=args.warmup,
-                compression=args.deflate,
-                wait=args.timeout,
-            ),
-        )
-        result["load_avg_1m"] = os.getloadavg()[0]  # others share this machine
-        print(f"  rep {rep + 1}: {json.dumps(result)}", flush=True)
-        runs.append(result)
-    return runs, {}
+            sessions,
+            established=args.established,
+            rate=rate,
+            relay_interval=args.relay_interval,
+            duration=args.duration,
+            warmup=args.warmup,
+            compression=args.deflate,
+            wait=args.timeout,
+        ),
+    ), {}
 
 
 def measured(stack: Stack, args, rep: int, work) -> dict:

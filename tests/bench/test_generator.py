@@ -18,19 +18,11 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.processes
 
 
-def run_calls(tmp_path, *options: str) -> dict:
-    """The one repetition's result of a short two-pair calls run."""
+def run_bench(tmp_path, *arguments: str) -> dict:
+    """The one repetition's result of `python -m bench ARGUMENTS`."""
     out = tmp_path / "smoke.json"
     done = subprocess.run(
-        [
-            sys.executable,
-            *"-m bench calls --pairs 2 --reps 1 --warmup 1 --duration 3".split(),
-            *"--timeout 10 --redis-port 6409".split(),
-            # Calls back to back are saturation by design: admission control
-            # would answer some `try_later`, which these runs count as errors.
-            *"--env CONSULT_ADMISSION_LAG_MS=0".split(),
-            *["--database", "consult_bench_smoke", "--out", str(out), *options],
-        ],
+        [sys.executable, "-m", "bench", *arguments, "--reps", "1", "--out", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -38,6 +30,19 @@ def run_calls(tmp_path, *options: str) -> dict:
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     return json.loads(out.read_text())["runs"][0]
+
+
+def run_calls(tmp_path, *options: str) -> dict:
+    """A short two-pair calls run."""
+    return run_bench(
+        tmp_path,
+        *"calls --pairs 2 --warmup 1 --duration 3".split(),
+        *"--timeout 10 --redis-port 6409 --database consult_bench_smoke".split(),
+        # Calls back to back are saturation by design: admission control
+        # would answer some `try_later`, which these runs count as errors.
+        *"--env CONSULT_ADMISSION_LAG_MS=0".split(),
+        *options,
+    )
 
 
 def test_two_pairs_complete_calls_without_errors(tmp_path):
@@ -72,22 +77,12 @@ def test_calls_at_desks_kept_open_complete_without_errors(tmp_path):
 
 
 def test_overload_measures_relays_of_kept_calls_while_callers_arrive(tmp_path):
-    out = tmp_path / "overload.json"
-    done = subprocess.run(
-        [
-            sys.executable,
-            *"-m bench overload --established 2 --rate 2 --reps 1".split(),
-            *"--warmup 1 --duration 3 --timeout 10 --port 8195".split(),
-            *"--redis-port 6407 --database consult_bench_overload_smoke".split(),
-            *["--out", str(out)],
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    result = run_bench(
+        tmp_path,
+        *"overload --established 2 --rate 2 --warmup 1 --duration 3".split(),
+        *"--timeout 10 --port 8195 --redis-port 6407".split(),
+        *"--database consult_bench_overload_smoke".split(),
     )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-    result = json.loads(out.read_text())["runs"][0]
     assert result["relay_ms"]["n"] > 0, result
     assert result["relay_errors"] == {}, result
     # A busy machine may make the server turn arrivals away; nothing else.

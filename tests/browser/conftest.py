@@ -109,15 +109,27 @@ def database(django_db_blocker):
     return path
 
 
-@pytest.fixture(scope="session")
-def app(workdir, redis_url, database):
-    """The base URL of a daphne serving the app as in production (DEBUG off)."""
-    env = server_env(
+def suite_env(workdir: Path, redis_url: str, database: Path, **settings: str) -> dict:
+    """The environment of a daphne on the suite's database, Redis and collected
+    static files, as in production (DEBUG off), with `settings` on top: `app`,
+    and the second servers that some tests start with settings of their own."""
+    return server_env(
         sqlite_path=database,
         redis_url=redis_url,
         secret_key="browser-test-secret-key",
         DJANGO_HSTS_SECONDS="0",
         DJANGO_STATIC_ROOT=str(workdir / "static"),
+        **settings,
+    )
+
+
+@pytest.fixture(scope="session")
+def app(workdir, redis_url, database):
+    """The base URL of a daphne serving the app as in production (DEBUG off)."""
+    env = suite_env(
+        workdir,
+        redis_url,
+        database,
         CONSULT_RECORDING_DIR=str(workdir / "recordings"),
         CHANNEL_PREFIX="browser",
         # Short enough for a test to outwait, long enough for any reload.

@@ -8,7 +8,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import page_maker
+from tests.browser.conftest import page_maker, suite_env
 from tests.browser.pages import expect_state, open_call_page
 
 pytestmark = pytest.mark.browser
@@ -18,14 +18,12 @@ pytestmark = pytest.mark.browser
 def busy_app(app, workdir, redis_url, database):
     """A second app server that always finds itself saturated: any lag at all
     is over a bound of a microsecond, and never under half of it again."""
-    from tests.live import Server, server_env
+    from tests.live import Server
 
-    env = server_env(
-        sqlite_path=database,
-        redis_url=redis_url,
-        secret_key="browser-test-secret-key",
-        DJANGO_HSTS_SECONDS="0",
-        DJANGO_STATIC_ROOT=str(workdir / "static"),
+    env = suite_env(
+        workdir,
+        redis_url,
+        database,
         CHANNEL_PREFIX="browser",
         CONSULT_ADMISSION_LAG_MS="0.001",
         CONSULT_ADMISSION_RETRY_SECONDS="1",

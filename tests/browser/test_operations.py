@@ -9,7 +9,7 @@ from itertools import count
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import off_the_loop
+from tests.browser.conftest import off_the_loop, suite_env
 from tests.browser.pages import expect_media_flowing, expect_state, join, open_call_page
 from tests.browser.test_call import connect_call
 from tests.factories import PASSWORD
@@ -183,7 +183,7 @@ RELAY_ONLY = """
 def turn_app(app, workdir, redis_url, database):
     """A second app server whose `hello` hands out credentials for a coturn
     (deploy/turnserver.conf, loopback peers allowed) running in this namespace."""
-    from tests.live import Server, server_env
+    from tests.live import Server
     from tests.turn.relay_probe import start_coturn, udp_port_bound
 
     turn_dir = workdir / "coturn"
@@ -194,12 +194,10 @@ def turn_app(app, workdir, redis_url, database):
     while not udp_port_bound(TURN_PORT):
         assert coturn.poll() is None and time.monotonic() < deadline, "no coturn"
         time.sleep(0.05)
-    env = server_env(
-        sqlite_path=database,
-        redis_url=redis_url,
-        secret_key="browser-test-secret-key",
-        DJANGO_HSTS_SECONDS="0",
-        DJANGO_STATIC_ROOT=str(workdir / "static"),
+    env = suite_env(
+        workdir,
+        redis_url,
+        database,
         CHANNEL_PREFIX="browser",
         CONSULT_MAX_SOCKETS_PER_ADDRESS="1000",
         CONSULT_MAX_WAITING_PER_ADDRESS="1000",

@@ -5,9 +5,9 @@ and a join to a busy queue solves ALTCHA's proof of work in the page."""
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import off_the_loop, page_maker
+from tests.browser.conftest import off_the_loop, page_maker, suite_env
 from tests.browser.pages import expect_state, join, open_call_page, open_desk
-from tests.live import Server, server_env
+from tests.live import Server
 
 pytestmark = pytest.mark.browser
 
@@ -20,12 +20,10 @@ def quick_app(app, workdir, redis_url, database):
     """A second daphne on the suite's database, Redis and collected static
     files, asking waiters after 2 s, and taking any queue with a caller in it
     for one under pressure."""
-    env = server_env(
-        sqlite_path=database,
-        redis_url=redis_url,
-        secret_key="browser-test-secret-key",
-        DJANGO_HSTS_SECONDS="0",
-        DJANGO_STATIC_ROOT=str(workdir / "static"),
+    env = suite_env(
+        workdir,
+        redis_url,
+        database,
         CHANNEL_PREFIX="browser-still",
         CONSULT_HEARTBEAT_SECONDS="0.5",
         CONSULT_STILL_THERE_AFTER_SECONDS=str(ASK_AFTER),

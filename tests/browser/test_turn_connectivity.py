@@ -20,6 +20,7 @@ from tests.browser.conftest import (
     RESCUE_SECONDS,
     off_the_loop,
     page_maker,
+    suite_env,
 )
 from tests.browser.pages import (
     expect_media_flowing,
@@ -32,7 +33,7 @@ from tests.browser.pages import (
     selected_pair,
 )
 from tests.browser.test_connectivity import recovery_seconds, rescue_of
-from tests.live import Server, server_env
+from tests.live import Server
 from tests.turn.relay_probe import start_coturn, udp_port_bound
 
 pytestmark = pytest.mark.browser
@@ -70,12 +71,10 @@ def coturn(tmp_path_factory):
 def turn_app(app, workdir, redis_url, database, coturn):
     """A daphne like `app`, whose `hello` names the coturn over UDP and TCP."""
     turn = f"turn:127.0.0.1:{coturn}"
-    env = server_env(
-        sqlite_path=database,
-        redis_url=redis_url,
-        secret_key="browser-test-secret-key",
-        DJANGO_HSTS_SECONDS="0",
-        DJANGO_STATIC_ROOT=str(workdir / "static"),
+    env = suite_env(
+        workdir,
+        redis_url,
+        database,
         CHANNEL_PREFIX="browser-turn",
         CONSULT_GRACE_SECONDS=str(GRACE_SECONDS),
         CONSULT_CONNECT_SECONDS=str(CONNECT_SECONDS),

@@ -309,6 +309,12 @@ CONSULT_JOINS_PER_MINUTE_PER_ADDRESS = float(
 # after CONSULT_ADMISSION_RETRY_SECONDS; the calls already set up keep going.
 CONSULT_ADMISSION_LAG_MS = float(env("CONSULT_ADMISSION_LAG_MS", "5"))
 CONSULT_ADMISSION_RETRY_SECONDS = int(env("CONSULT_ADMISSION_RETRY_SECONDS", "5"))
+# A negative bound would refuse new work for good; a hint under a second is
+# not a wait (`retry_after` is whole seconds to wait).
+if CONSULT_ADMISSION_LAG_MS < 0:
+    raise ImproperlyConfigured("CONSULT_ADMISSION_LAG_MS must be 0 (off) or more")
+if CONSULT_ADMISSION_RETRY_SECONDS < 1:
+    raise ImproperlyConfigured("CONSULT_ADMISSION_RETRY_SECONDS must be 1 or more")
 # A ticket cancelled (or dropped for good) this soon after joining leaves no
 # history row: it is counted in consult_quick_cancels instead.
 CONSULT_QUICK_CANCEL_SECONDS = float(env("CONSULT_QUICK_CANCEL_SECONDS", "10"))

@@ -54,3 +54,17 @@ def test_sqlite_gets_wal_a_busy_timeout_and_immediate_writes_however_named(
         "busy_ms": 20_000,
         "mode": "IMMEDIATE",
     }
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("CONSULT_ADMISSION_LAG_MS", "-1"), ("CONSULT_ADMISSION_RETRY_SECONDS", "0")],
+)
+def test_an_admission_setting_that_would_refuse_for_good_stops_the_start(
+    tmp_path, name, value
+):
+    # A negative bound turns every new join away for good; a retry hint under
+    # a second sends clients straight back. Neither may start a server.
+    with pytest.raises(subprocess.CalledProcessError) as failed:
+        sqlite_settings(SQLITE_PATH=str(tmp_path / "consult.sqlite3"), **{name: value})
+    assert f"{name} must be" in failed.value.stderr
